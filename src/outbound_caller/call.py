@@ -1,0 +1,150 @@
+"""One outbound call from dial to hang-up: placing it, greeting, watching the callee's
+leg, transferring and hanging up. It implements the tools' :class:`CallLine`.
+
+When does the agent speak first? Never before the callee has answered: the session
+hears the line from the moment the SIP leg joins, but nothing prompts a reply until
+``create_sip_participant(wait_until_answered=True)`` has returned (``sip.callStatus``
+is ``active``). Then people usually say "hello?" first; if the callee speaks, their
+turn gets the normal reply, which the instructions make the opening. If the callee
+stays silent for ``greeting_delay`` seconds, the agent opens the call itself.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any, Protocol
+
+from livekit import rtc
+from livekit.agents import AgentSession
+
+from .outcome import CallRecord, CallStatus
+from .phone import mask
+from .telephony import DialResult, Telephony
+
+logger = logging.getLogger(__name__)
+
+
+class EventSource(Protocol):
+    def on(self, event: str, callback: Callable[..., Any] | None = None) -> Any: ...
+
+
+class Call:
+    """Controls one call. ``session`` is started by the caller before :meth:`place`."""
+
+    def __init__(
+        self,
+        *,
+        telephony: Telephony,
+        session: AgentSession[Any],
+        record: CallRecord,
+        now: Callable[[], datetime],
+        log_extra: dict[str, Any] | None = None,
+    ) -> None:
+        self._telephony = telephony
+        self._session = session
+        self.record = record
+        self._now = now
+        self._extra = log_extra or {}
+        self._hangup: asyncio.Task[None] | None = None
+        self._finished = False
+
+    def _log(self, message: str, level: int = logging.INFO, **fields: Any) -> None:
+        logger.log(level, message, extra={**self._extra, **fields})
+
+    async def place(self, phone_number: str) -> DialResult:
+        """Dial; on failure the outcome is recorded and the room deleted."""
+        result = await self._telephony.dial(phone_number)
+        self.record.sip_code, self.record.sip_status = result.sip_code, result.sip_status
+        if result.answered:
+            self.record.status = CallStatus.ANSWERED
+            self.record.answered_at = self._now()
+            self._log("answered", phone=mask(phone_number))
+            return result
+        self.record.status = result.status
+        self._log(
+            "call failed",
+            logging.WARNING,
+            phone=mask(phone_number),
+            outcome=result.status.value,
+            sip_code=result.sip_code,
+            detail=result.detail,
+        )
+        await self.hang_up(result.status.value)
+        return result
+
+    async def greet_when_ready(self, *, delay: float, opening: str) -> bool:
+        """After the answer, open the call if the callee stays silent for ``delay`` s.
+
+        Returns True when the agent opened, False when the callee spoke first.
+        """
+        spoke = asyncio.Event()
+
+        def _user_state(ev: Any) -> None:
+            if ev.new_state == "speaking":
+                spoke.set()
+
+        def _transcribed(ev: Any) -> None:
+            spoke.set()
+
+        self._session.on("user_state_changed", _user_state)
+        self._session.on("user_input_transcribed", _transcribed)
+        try:
+            if self._session.user_state == "speaking":
+                return False
+            try:
+                await asyncio.wait_for(spoke.wait(), timeout=delay)
+                return False
+            except asyncio.TimeoutError:
+                pass
+            self._session.generate_reply(instructions=opening)
+            return True
+        finally:
+            self._session.off("user_state_changed", _user_state)
+            self._session.off("user_input_transcribed", _transcribed)
+
+    def watch_callee(self, room: EventSource) -> None:
+        """Hang up whenever the callee's leg leaves the room, for any reason."""
+
+        def _gone(participant: rtc.RemoteParticipant) -> None:
+            if participant.identity != self._telephony.identity:
+                return
+            reason = rtc.DisconnectReason.Name(participant.disconnect_reason)
+            self._log("callee left", reason=reason)
+            if self.record.hangup_reason is None:
+                self.record.hangup_reason = f"callee left ({reason})"
+            self.hang_up_soon("callee left")
+
+        room.on("participant_disconnected", _gone)
+
+    async def transfer(self, to_number: str) -> None:
+        await self._telephony.transfer(to_number)
+        self._log("transferred", transfer_to=mask(to_number))
+
+    def hang_up_soon(self, reason: str) -> None:
+        if self._hangup is None:
+            self._hangup = asyncio.create_task(self._hang_up(reason), name="hang_up")
+
+    async def hang_up(self, reason: str) -> None:
+        """Delete the room (which drops the SIP leg) and close the session; idempotent."""
+        self.hang_up_soon(reason)
+        assert self._hangup is not None
+        await asyncio.shield(self._hangup)
+
+    async def _hang_up(self, reason: str) -> None:
+        if self.record.hangup_reason is None:
+            self.record.hangup_reason = reason
+        self._log("hanging up", reason=self.record.hangup_reason)
+        await self._telephony.delete_room()
+        self._session.shutdown()
+        self.finish()
+
+    def finish(self) -> None:
+        """Log the outcome once, when the call is over."""
+        if self._finished:
+            return
+        self._finished = True
+        self.record.ended_at = self._now()
+        self._log("call ended", **self.record.as_log_fields())

@@ -1,0 +1,151 @@
+"""Settings: read once from an injected mapping (the environment by default) and validated.
+
+A bad setting never surfaces as a traceback: :func:`load_settings` raises
+:class:`~outbound_caller.errors.ConfigError` naming every problem and how to fix it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Annotated, Any, Literal
+from urllib.parse import urlparse
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+
+from .errors import ConfigError
+from .phone import to_e164
+
+TurnDetection = Literal["english", "v1-mini", "vad"]
+
+ENV_FILE = ".env.local"
+
+# How to fix each setting, shown next to any problem with it.
+HINTS: dict[str, str] = {
+    "LIVEKIT_URL": "your LiveKit server or Cloud project URL, e.g. wss://my-project.livekit.cloud",
+    "LIVEKIT_API_KEY": "the API key of your LiveKit project (Settings → API keys)",
+    "LIVEKIT_API_SECRET": "the API secret that belongs to LIVEKIT_API_KEY",
+    "OPENAI_API_KEY": "an OpenAI API key (sk-...)",
+    "DEEPGRAM_API_KEY": "a Deepgram API key",
+    "CARTESIA_API_KEY": "a Cartesia API key",
+    "SIP_OUTBOUND_TRUNK_ID": "the id of your outbound SIP trunk, e.g. ST_a1b2c3 (lk sip outbound list)",
+    "PRACTICE_NAME": "the practice name the agent introduces itself with, e.g. Bright Smile Dental",
+    "PRACTICE_TIMEZONE": "an IANA time zone, e.g. America/New_York",
+    "PRACTICE_CALLBACK_NUMBER": "the practice's phone number in E.164 form, e.g. +14155550100",
+    "STT_MODEL": "a Deepgram model name, e.g. nova-2-phonecall",
+    "LLM_MODEL": "an OpenAI chat model name, e.g. gpt-4o",
+    "TTS_MODEL": "a Cartesia model name, e.g. sonic-3",
+    "TTS_VOICE": "a Cartesia voice id (leave unset for the default voice)",
+    "TURN_DETECTION": "one of: english, v1-mini, vad",
+    "RINGING_TIMEOUT": "seconds to let the phone ring, a whole number from 5 to 120",
+    "MAX_CALL_DURATION": "longest call in seconds, a whole number from 60 to 7200",
+    "GREETING_DELAY": "seconds of silence after the answer before the agent speaks first, 0.5 to 10",
+}
+
+SECRETS = {"LIVEKIT_API_SECRET", "OPENAI_API_KEY", "DEEPGRAM_API_KEY", "CARTESIA_API_KEY"}
+TELEPHONY = {"SIP_OUTBOUND_TRUNK_ID"}
+
+NonEmpty = Annotated[str, Field(min_length=1, max_length=200)]
+
+
+class Settings(BaseModel):
+    """Everything the worker needs, validated."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore", str_strip_whitespace=True)
+
+    livekit_url: str = Field(alias="LIVEKIT_URL")
+    livekit_api_key: NonEmpty = Field(alias="LIVEKIT_API_KEY")
+    livekit_api_secret: SecretStr = Field(alias="LIVEKIT_API_SECRET", min_length=1)
+    openai_api_key: SecretStr = Field(alias="OPENAI_API_KEY", min_length=1)
+    deepgram_api_key: SecretStr = Field(alias="DEEPGRAM_API_KEY", min_length=1)
+    cartesia_api_key: SecretStr = Field(alias="CARTESIA_API_KEY", min_length=1)
+    sip_outbound_trunk_id: str | None = Field(alias="SIP_OUTBOUND_TRUNK_ID", default=None)
+
+    practice_name: NonEmpty = Field(alias="PRACTICE_NAME")
+    practice_timezone: str = Field(alias="PRACTICE_TIMEZONE")
+    practice_callback_number: str = Field(alias="PRACTICE_CALLBACK_NUMBER")
+
+    stt_model: NonEmpty = Field(alias="STT_MODEL", default="nova-2-phonecall")
+    llm_model: NonEmpty = Field(alias="LLM_MODEL", default="gpt-4o")
+    tts_model: NonEmpty = Field(alias="TTS_MODEL", default="sonic-3")
+    tts_voice: str | None = Field(alias="TTS_VOICE", default=None)
+    turn_detection: TurnDetection = Field(alias="TURN_DETECTION", default="english")
+
+    ringing_timeout: int = Field(alias="RINGING_TIMEOUT", default=30, ge=5, le=120)
+    max_call_duration: int = Field(alias="MAX_CALL_DURATION", default=600, ge=60, le=7200)
+    greeting_delay: float = Field(alias="GREETING_DELAY", default=2.0, ge=0.5, le=10.0)
+
+    @field_validator("livekit_url")
+    @classmethod
+    def _url(cls, value: str) -> str:
+        parsed = urlparse(value)
+        if parsed.scheme not in ("ws", "wss", "http", "https") or not parsed.netloc:
+            raise ValueError("is not a ws://, wss://, http:// or https:// URL")
+        return value
+
+    @field_validator("sip_outbound_trunk_id")
+    @classmethod
+    def _trunk(cls, value: str | None) -> str | None:
+        if value is not None and (not value.startswith("ST_") or len(value) < 4):
+            raise ValueError("is not an outbound trunk id (they start with ST_)")
+        return value
+
+    @field_validator("practice_timezone")
+    @classmethod
+    def _zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError("is not a known time zone") from exc
+        return value
+
+    @field_validator("practice_callback_number")
+    @classmethod
+    def _callback(cls, value: str) -> str:
+        return to_e164(value)
+
+    @property
+    def zone(self) -> ZoneInfo:
+        return ZoneInfo(self.practice_timezone)
+
+
+def _describe(err: Any, env: Mapping[str, str]) -> str:
+    name = str(err["loc"][0]) if err["loc"] else "settings"
+    hint = HINTS.get(name, "")
+    if err["type"] == "missing":
+        return f"{name} is not set; set it to {hint}"
+    message = str(err["msg"]).removeprefix("Value error, ")
+    shown = "(hidden)" if name in SECRETS else repr(env.get(name, ""))
+    return f"{name}={shown}: {message}; set it to {hint}"
+
+
+def load_settings(env: Mapping[str, str], *, require_telephony: bool = True) -> Settings:
+    """Build :class:`Settings` from ``env``; an empty value counts as unset.
+
+    Raises:
+        ConfigError: naming every missing or malformed setting.
+    """
+    values = {k: v for k, v in env.items() if k in HINTS and v.strip() != ""}
+    problems: list[str] = []
+    if require_telephony:
+        problems += [
+            f"{name} is not set; set it to {HINTS[name]}" for name in TELEPHONY if name not in values
+        ]
+    try:
+        settings = Settings.model_validate(values)
+    except ValidationError as exc:
+        problems += [_describe(e, values) for e in exc.errors()]
+        raise ConfigError(problems) from None
+    if problems:
+        raise ConfigError(problems)
+    return settings
+
+
+def read_env_file(path: Path) -> dict[str, str]:
+    """Read a dotenv file; a missing file reads as empty."""
+    from dotenv import dotenv_values
+
+    if not path.is_file():
+        return {}
+    return {k: v for k, v in dotenv_values(path).items() if v is not None}

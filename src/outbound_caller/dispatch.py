@@ -1,0 +1,107 @@
+"""Dispatch metadata: what a job carries to say whom to call.
+
+The exact JSON that ``lk dispatch create --agent-name outbound-caller --metadata '...'``
+sends is accepted::
+
+    {"phone_number": "+14155550123", "transfer_to": "+14155550199"}
+
+plus optional context about the patient. Unknown fields are rejected, so a typo
+(``"phone"`` for ``"phone_number"``) fails loudly instead of being ignored.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from .errors import MetadataError
+from .phone import to_e164
+
+AGENT_NAME = "outbound-caller"
+"""The name the worker registers under; dispatches must name it explicitly."""
+
+MAX_METADATA_BYTES = 4096
+
+
+class DispatchMetadata(BaseModel):
+    """Validated job metadata.
+
+    Attributes:
+        phone_number: the number to dial, normalised to E.164.
+        transfer_to: where ``transfer_call`` sends the callee; ``None`` means no
+            transfer target, and the agent offers a callback instead.
+        patient_name: the patient the call is for; ``None`` means the agent does
+            not use a name.
+        appointment_time: the patient's current appointment (ISO 8601 with an
+            offset); ``None`` means the agent has no appointment on file.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True)
+
+    phone_number: str
+    transfer_to: str | None = None
+    patient_name: Annotated[str, Field(min_length=1, max_length=100)] | None = None
+    appointment_time: datetime | None = None
+
+    @field_validator("phone_number", "transfer_to")
+    @classmethod
+    def _e164(cls, value: str | None) -> str | None:
+        return None if value is None else to_e164(value)
+
+    @field_validator("patient_name")
+    @classmethod
+    def _name(cls, value: str | None) -> str | None:
+        if value is not None and not all(c.isprintable() for c in value):
+            raise ValueError("contains control characters")
+        return value
+
+    @field_validator("appointment_time", mode="before")
+    @classmethod
+    def _iso(cls, value: object) -> object:
+        if value is None:
+            return None
+        if not isinstance(value, str):
+            raise ValueError("must be an ISO 8601 string such as 2026-12-01T14:30:00-05:00")
+        if len(value) > 40:
+            raise ValueError("is too long for a date and time")
+        try:
+            parsed = datetime.fromisoformat(value)
+        except ValueError as exc:
+            raise ValueError("is not an ISO 8601 date and time") from exc
+        if parsed.tzinfo is None:
+            raise ValueError("needs a UTC offset, e.g. 2026-12-01T14:30:00-05:00")
+        return parsed
+
+
+def parse_metadata(raw: str | None) -> DispatchMetadata:
+    """Parse and validate job metadata.
+
+    Raises:
+        MetadataError: with a reason that never contains a full phone number.
+    """
+    if raw is None or not raw.strip():
+        raise MetadataError("metadata is empty; it must be a JSON object with phone_number")
+    if len(raw.encode("utf-8")) > MAX_METADATA_BYTES:
+        raise MetadataError(f"metadata is larger than {MAX_METADATA_BYTES} bytes")
+    try:
+        data = json.loads(raw)
+    except json.JSONDecodeError as exc:
+        raise MetadataError(f"metadata is not valid JSON ({exc.msg} at char {exc.pos})") from None
+    if not isinstance(data, dict):
+        raise MetadataError(f"metadata must be a JSON object, not {type(data).__name__}")
+    try:
+        return DispatchMetadata.model_validate(data)
+    except ValidationError as exc:
+        reasons = []
+        for err in exc.errors():
+            field = ".".join(str(p) for p in err["loc"]) or "metadata"
+            if err["type"] == "extra_forbidden":
+                reasons.append(f"{field}: unknown field")
+            elif err["type"] == "missing":
+                reasons.append(f"{field}: required")
+            else:
+                reasons.append(f"{field}: {str(err['msg']).removeprefix('Value error, ')}")
+        raise MetadataError("invalid metadata: " + "; ".join(reasons)) from None

@@ -1,0 +1,65 @@
+"""The record every call leaves behind: how it went, never what was said."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+logger = logging.getLogger(__name__)
+
+
+class CallStatus(StrEnum):
+    DIALING = "dialing"
+    ANSWERED = "answered"
+    VOICEMAIL = "voicemail"
+    NO_ANSWER = "no_answer"
+    BUSY = "busy"
+    DECLINED = "declined"
+    FAILED = "failed"
+
+
+def status_for_sip(code: int | None) -> CallStatus:
+    """Map a SIP final response of a failed dial to the outcome a practice understands."""
+    if code in (486, 600):
+        return CallStatus.BUSY
+    if code in (603, 607, 608):
+        return CallStatus.DECLINED
+    if code in (408, 480, 487):
+        return CallStatus.NO_ANSWER
+    return CallStatus.FAILED
+
+
+@dataclass
+class CallRecord:
+    """Mutable while the call runs; logged once when it ends."""
+
+    started_at: datetime
+    status: CallStatus = CallStatus.DIALING
+    sip_code: int | None = None
+    sip_status: str | None = None
+    answered_at: datetime | None = None
+    ended_at: datetime | None = None
+    hangup_reason: str | None = None
+    transferred: bool = False
+    tools_used: list[str] = field(default_factory=list)
+    changes: list[str] = field(default_factory=list)
+
+    @property
+    def duration_seconds(self) -> float | None:
+        if self.answered_at is None or self.ended_at is None:
+            return None
+        return round((self.ended_at - self.answered_at).total_seconds(), 1)
+
+    def as_log_fields(self) -> dict[str, Any]:
+        return {
+            "outcome": self.status.value,
+            "sip_code": self.sip_code,
+            "hangup_reason": self.hangup_reason,
+            "duration_s": self.duration_seconds,
+            "transferred": self.transferred,
+            "tools_used": list(self.tools_used),
+            "changes": list(self.changes),
+        }

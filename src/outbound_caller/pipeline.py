@@ -1,0 +1,102 @@
+"""The voice pipeline of a call: providers, turn handling and room I/O (SPEC P1-P6)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from livekit.agents import AgentSession, llm, room_io, vad
+from livekit.agents.voice.turn import TurnDetectionMode, TurnHandlingOptions
+from livekit.plugins import cartesia, deepgram, noise_cancellation, openai
+
+from .agent import CallState
+from .config import Settings, TurnDetection
+from .errors import ModelFilesMissing
+
+DOWNLOAD_COMMAND = ".venv/bin/python -m livekit.agents download-files"
+
+
+def english_weights_present() -> bool:
+    """True when the English turn detector's files are in the local model cache."""
+    from huggingface_hub import hf_hub_download
+    from livekit.plugins.turn_detector.models import HG_MODEL, MODEL_REVISIONS, ONNX_FILENAME
+
+    revision = MODEL_REVISIONS["en"]
+    try:
+        hf_hub_download(
+            HG_MODEL, ONNX_FILENAME, subfolder="onnx", revision=revision, local_files_only=True
+        )
+        hf_hub_download(HG_MODEL, "languages.json", revision=revision, local_files_only=True)
+    except Exception:  # huggingface_hub raises several types for "not in the cache"
+        return False
+    return True
+
+
+def check_turn_detector(kind: TurnDetection) -> None:
+    """Fail at start-up, not mid-call, when the detector's weights are missing.
+
+    Raises:
+        ModelFilesMissing: with the command that downloads them.
+    """
+    if kind == "english" and not english_weights_present():
+        raise ModelFilesMissing(
+            "the English turn detector's model files are not downloaded; run "
+            f"`{DOWNLOAD_COMMAND}` once (needs internet), or set TURN_DETECTION=v1-mini "
+            "or TURN_DETECTION=vad"
+        )
+
+
+def build_turn_detector(kind: TurnDetection) -> TurnDetectionMode:
+    if kind == "english":
+        from livekit.plugins.turn_detector.english import EnglishModel
+
+        return EnglishModel()
+    if kind == "v1-mini":
+        from livekit.agents.inference import TurnDetector
+
+        return TurnDetector(version="v1-mini")
+    return "vad"
+
+
+def turn_handling(kind: TurnDetection) -> TurnHandlingOptions:
+    return TurnHandlingOptions(
+        turn_detection=build_turn_detector(kind),
+        endpointing={"min_delay": 0.5, "max_delay": 3.0},
+        preemptive_generation={"enabled": True},
+    )
+
+
+def build_llm(settings: Settings) -> llm.LLM:
+    return openai.LLM(model=settings.llm_model, api_key=settings.openai_api_key.get_secret_value())
+
+
+def build_session(settings: Settings, *, vad_model: vad.VAD) -> AgentSession[CallState]:
+    """The session of one call. The LLM goes to the agent; everything else lives here.
+    The caller sets ``userdata`` to the call's :class:`CallState` before starting it."""
+    tts_options: dict[str, Any] = {}
+    if settings.tts_voice:
+        tts_options["voice"] = settings.tts_voice
+    return AgentSession[CallState](
+        stt=deepgram.STT(
+            model=settings.stt_model,
+            api_key=settings.deepgram_api_key.get_secret_value(),
+        ),
+        tts=cartesia.TTS(
+            model=settings.tts_model,
+            api_key=settings.cartesia_api_key.get_secret_value(),
+            **tts_options,
+        ),
+        vad=vad_model,
+        turn_handling=turn_handling(settings.turn_detection),
+    )
+
+
+def room_options(participant_identity: str) -> room_io.RoomOptions:
+    """Listen only to the callee's SIP leg, with telephony noise cancellation (Krisp BVC,
+    effective on LiveKit Cloud; elsewhere the audio passes through unfiltered)."""
+    return room_io.RoomOptions(
+        participant_identity=participant_identity,
+        audio_input=room_io.AudioInputOptions(
+            noise_cancellation=noise_cancellation.BVCTelephony(),
+        ),
+        close_on_disconnect=True,
+    )

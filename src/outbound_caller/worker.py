@@ -1,0 +1,197 @@
+"""The worker: the composition root that turns a dispatch into a phone call.
+
+``python agent.py dev|start|console|download-files`` lands in :func:`main`.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+import warnings
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from livekit.agents import AgentServer, JobContext, JobProcess, cli
+from livekit.plugins import silero
+
+from .agent import CallState, OutboundCaller, Practice, build_opening
+from .call import Call
+from .config import ENV_FILE, Settings, load_settings, read_env_file
+from .dispatch import AGENT_NAME, DispatchMetadata, parse_metadata
+from .errors import ConfigError, MetadataError, ModelFilesMissing
+from .outcome import CallRecord
+from .phone import mask
+from .pipeline import build_llm, build_session, check_turn_detector, room_options
+from .scheduling import Appointment, InMemoryScheduler
+from .telephony import Telephony
+
+logger = logging.getLogger(__name__)
+
+WORKER_COMMANDS = {"dev", "start", "console", "connect"}
+DRAIN_TIMEOUT_S = 900  # a call in progress may take up to MAX_CALL_DURATION to finish
+
+
+def prewarm(proc: JobProcess) -> None:
+    """Load the VAD once per process, before any job arrives."""
+    proc.userdata["vad"] = silero.VAD.load()
+
+
+server = AgentServer(setup_fnc=prewarm, drain_timeout=DRAIN_TIMEOUT_S)
+
+
+def now_utc() -> datetime:
+    return datetime.now(UTC)
+
+
+def inline_scheduler(
+    settings: Settings, meta: DispatchMetadata
+) -> tuple[InMemoryScheduler, Appointment | None]:
+    """A schedule built from the metadata alone, for callers without a store."""
+    appointment = None
+    if meta.appointment_time is not None:
+        start = meta.appointment_time.astimezone(UTC)
+        appointment = Appointment(
+            id="inline",
+            patient_name=meta.patient_name,
+            start=start,
+            end=start + timedelta(minutes=30),
+            provider="your dentist",
+        )
+    scheduler = InMemoryScheduler(
+        zone=settings.zone,
+        now=now_utc,
+        providers=["your dentist"],
+        appointments=[appointment] if appointment else [],
+    )
+    return scheduler, appointment
+
+
+def console_metadata(settings: Settings) -> str:
+    """Console mode has no dispatch: talk as a patient with an appointment tomorrow at 10."""
+    tomorrow = (now_utc().astimezone(settings.zone) + timedelta(days=1)).replace(
+        hour=10, minute=0, second=0, microsecond=0
+    )
+    return DispatchMetadata(
+        phone_number=settings.practice_callback_number,
+        patient_name="Alex Morgan",
+        appointment_time=tomorrow,
+    ).model_dump_json()
+
+
+@server.rtc_session(agent_name=AGENT_NAME)
+async def entrypoint(ctx: JobContext) -> None:
+    extra: dict[str, Any] = {"job_id": ctx.job.id, "room": ctx.job.room.name}
+    ctx.log_context_fields = {**ctx.log_context_fields, **extra}
+    logger.info("dispatch received", extra=extra)
+
+    try:
+        settings = load_settings(os.environ, require_telephony=not ctx.is_fake_job())
+        raw = ctx.job.metadata or (console_metadata(settings) if ctx.is_fake_job() else "")
+        meta = parse_metadata(raw)
+    except (ConfigError, MetadataError) as exc:
+        logger.error("not dialing: %s", exc, extra=extra)
+        ctx.shutdown(reason="invalid dispatch")
+        return
+
+    record = CallRecord(started_at=now_utc())
+    scheduler, appointment = inline_scheduler(settings, meta)
+    telephony = Telephony(
+        ctx.api,
+        room_name=ctx.job.room.name,
+        trunk_id=settings.sip_outbound_trunk_id or "",
+        ringing_timeout=settings.ringing_timeout,
+        max_call_duration=settings.max_call_duration,
+        log_extra=extra,
+    )
+    session = build_session(settings, vad_model=ctx.proc.userdata["vad"])
+    call = Call(telephony=telephony, session=session, record=record, now=now_utc, log_extra=extra)
+    state = CallState(
+        practice=Practice(settings.practice_name, settings.zone, settings.practice_callback_number),
+        scheduler=scheduler,
+        line=call,
+        record=record,
+        now=now_utc,
+        patient_name=meta.patient_name,
+        appointment=appointment,
+        transfer_to=meta.transfer_to,
+        log_extra=extra,
+    )
+    session.userdata = state
+
+    async def _on_shutdown(reason: str) -> None:
+        await call.hang_up(f"job shutdown: {reason}")
+
+    ctx.add_shutdown_callback(_on_shutdown)
+    session.on("close", lambda ev: ctx.shutdown(reason=f"session closed: {ev.reason}"))
+
+    await ctx.connect()
+    call.watch_callee(ctx.room)
+    await session.start(
+        OutboundCaller(state, llm=build_llm(settings)),
+        room=ctx.room,
+        room_options=room_options(telephony.identity),
+        record=False,  # never persist call audio or transcripts (SPEC C1, C2)
+    )
+
+    if ctx.is_fake_job():  # console: no phone line, the terminal is the callee
+        record.answered_at = now_utc()
+    else:
+        logger.info("placing call", extra={**extra, "phone": mask(meta.phone_number)})
+        result = await call.place(meta.phone_number)
+        if not result.answered:
+            ctx.shutdown(reason=result.status.value)
+            return
+    await call.greet_when_ready(delay=settings.greeting_delay, opening=build_opening(state))
+
+
+class _DropDeprecationNotices(logging.Filter):
+    """The framework's script CLI announces its own deprecation on every start; the
+    commands of this project stay the documented way to run it, so keep that noise out."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        return not ("deprecated" in message and "lk agent" in message) and (
+            "in-process auto-reload has been removed" not in message
+        )
+
+
+def _fail(message: str) -> int:
+    print(f"outbound-caller: {message}", file=sys.stderr)
+    return 2
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry of ``agent.py``: validate settings, then hand over to the LiveKit CLI."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    command = args[0] if args else ""
+
+    for key, value in read_env_file(Path(ENV_FILE)).items():
+        os.environ.setdefault(key, value)
+
+    if command == "download-files":
+        from livekit.agents.__main__ import main as livekit_main
+
+        return livekit_main(["download-files"])
+
+    if command in WORKER_COMMANDS:
+        try:
+            settings = load_settings(os.environ, require_telephony=command != "console")
+            check_turn_detector(settings.turn_detection)
+        except (ConfigError, ModelFilesMissing) as exc:
+            return _fail(f"{exc}\n(settings come from the environment and {ENV_FILE})")
+        if settings.turn_detection == "english":
+            # registers the English model's inference runner before the worker starts
+            import livekit.plugins.turn_detector.english  # noqa: F401
+
+    logging.getLogger("livekit.agents").addFilter(_DropDeprecationNotices())
+    sys.argv = [sys.argv[0], *args]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        try:
+            cli.run_app(server)
+        except SystemExit as exc:
+            return exc.code if isinstance(exc.code, int) else 0
+    return 0

@@ -1,0 +1,140 @@
+"""A stand-in for the LiveKit server API on 127.0.0.1, speaking the real Twirp wire format.
+
+Requests arrive as protobuf bodies at ``/twirp/livekit.<Service>/<Method>`` with a
+bearer JWT; the stub verifies the token against the API secret, decodes the body
+with the real protocol classes and records it. Replies are protobuf bodies, or the
+JSON error objects LiveKit sends (``{"code", "msg", "meta"}``, with
+``sip_status_code`` and ``sip_status`` in ``meta`` for SIP failures).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiohttp import web
+from google.protobuf.message import Message
+from livekit import api
+
+API_KEY = "APIstubkey"
+API_SECRET = "stub-secret-0123456789-0123456789-abcdef"
+
+# (service, method) -> (request class, response class)
+METHODS: dict[tuple[str, str], tuple[type[Message], type[Message]]] = {
+    ("livekit.SIP", "CreateSIPParticipant"): (
+        api.CreateSIPParticipantRequest,
+        api.SIPParticipantInfo,
+    ),
+    ("livekit.SIP", "TransferSIPParticipant"): (
+        api.TransferSIPParticipantRequest,
+        api.TransferSIPParticipantResponse,
+    ),
+    ("livekit.RoomService", "DeleteRoom"): (api.DeleteRoomRequest, api.DeleteRoomResponse),
+    ("livekit.AgentDispatchService", "CreateDispatch"): (
+        api.CreateAgentDispatchRequest,
+        api.AgentDispatch,
+    ),
+}
+
+
+@dataclass
+class Fail:
+    """Answer with a Twirp error."""
+
+    code: str
+    msg: str
+    http_status: int
+    meta: dict[str, str] = field(default_factory=dict)
+
+
+def sip_failure(sip_code: int, sip_status: str) -> Fail:
+    """A failed dial as LiveKit reports it: the SIP response in the error metadata."""
+    twirp = {486: "resource_exhausted", 603: "permission_denied", 408: "deadline_exceeded"}
+    http = {"resource_exhausted": 429, "permission_denied": 403, "deadline_exceeded": 504}
+    code = twirp.get(sip_code, "unavailable")
+    return Fail(
+        code=code,
+        msg=f"INVITE failed: sip status: {sip_code}: {sip_status}",
+        http_status=http.get(code, 503),
+        meta={"sip_status_code": str(sip_code), "sip_status": sip_status},
+    )
+
+
+@dataclass
+class Hang:
+    """Never answer within ``seconds`` (the client times out first)."""
+
+    seconds: float
+
+
+Behaviour = Message | Fail | Hang | Callable[[Message], Message | Fail]
+
+
+@dataclass
+class Recorded:
+    service: str
+    method: str
+    request: Any
+    identity: str | None
+    grants: Any
+
+
+class LiveKitStub:
+    def __init__(self) -> None:
+        self.requests: list[Recorded] = []
+        self.behaviour: dict[str, Behaviour] = {}
+        self.url = ""
+        self._runner: web.AppRunner | None = None
+
+    def calls(self, method: str) -> list[Any]:
+        return [r.request for r in self.requests if r.method == method]
+
+    async def start(self) -> None:
+        app = web.Application()
+        app.router.add_post("/twirp/{service}/{method}", self._handle)
+        self._runner = web.AppRunner(app, access_log=None)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        await site.start()
+        server = site._server
+        assert server is not None and server.sockets
+        port = server.sockets[0].getsockname()[1]
+        self.url = f"http://127.0.0.1:{port}"
+
+    async def stop(self) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()
+
+    async def _handle(self, request: web.Request) -> web.Response:
+        service, method = request.match_info["service"], request.match_info["method"]
+        if (service, method) not in METHODS:
+            return _error(Fail("bad_route", f"no handler for {service}/{method}", 404))
+        auth = request.headers.get("Authorization", "")
+        try:
+            claims = api.TokenVerifier(API_KEY, API_SECRET).verify(auth.removeprefix("Bearer "))
+        except Exception:  # any bad token: the server answers unauthenticated
+            return _error(Fail("unauthenticated", "invalid token", 401))
+        if request.headers.get("Content-Type") != "application/protobuf":
+            return _error(Fail("malformed", "expected application/protobuf", 415))
+        req_cls, resp_cls = METHODS[(service, method)]
+        message = req_cls.FromString(await request.read())
+        self.requests.append(Recorded(service, method, message, claims.identity, claims))
+        behaviour = self.behaviour.get(method, resp_cls())
+        if isinstance(behaviour, Hang):
+            await asyncio.sleep(behaviour.seconds)
+            behaviour = resp_cls()
+        if callable(behaviour) and not isinstance(behaviour, Message):
+            behaviour = behaviour(message)
+        if isinstance(behaviour, Fail):
+            return _error(behaviour)
+        assert isinstance(behaviour, Message)
+        return web.Response(body=behaviour.SerializeToString(), content_type="application/protobuf")
+
+
+def _error(fail: Fail) -> web.Response:
+    body: dict[str, Any] = {"code": fail.code, "msg": fail.msg}
+    if fail.meta:
+        body["meta"] = fail.meta
+    return web.json_response(body, status=fail.http_status)
