@@ -9,7 +9,7 @@ from livekit import api
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from livekit_stub import API_KEY, API_SECRET, LiveKitStub  # noqa: E402
+from livekit_stub import API_KEY, API_SECRET, LiveKitStub
 
 
 @pytest.fixture

@@ -99,7 +99,8 @@ class LiveKitStub:
         site = web.TCPSite(self._runner, "127.0.0.1", 0)
         await site.start()
         server = site._server
-        assert server is not None and server.sockets
+        assert server is not None
+        assert server.sockets
         port = server.sockets[0].getsockname()[1]
         self.url = f"http://127.0.0.1:{port}"
 

@@ -100,7 +100,7 @@ def _interrupted(ctx: RunContext[CallState]) -> bool:
 class OutboundCaller(Agent):
     """The appointment-call agent. Give it an ``llm`` to run it alone in tests."""
 
-    def __init__(self, state: CallState, *, llm: llm.LLM | None = None) -> None:
+    def __init__(self, state: CallState, *, llm: llm.LLM[Any] | None = None) -> None:
         super().__init__(
             instructions=build_instructions(state), llm=llm if llm is not None else NOT_GIVEN
         )

@@ -15,7 +15,7 @@ import asyncio
 import logging
 from collections.abc import Callable
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any
 
 from livekit import rtc
 from livekit.agents import AgentSession
@@ -25,10 +25,6 @@ from .phone import mask
 from .telephony import DialResult, Telephony
 
 logger = logging.getLogger(__name__)
-
-
-class EventSource(Protocol):
-    def on(self, event: str, callback: Callable[..., Any] | None = None) -> Any: ...
 
 
 class Call:
@@ -97,7 +93,7 @@ class Call:
             try:
                 await asyncio.wait_for(spoke.wait(), timeout=delay)
                 return False
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 pass
             self._session.generate_reply(instructions=opening)
             return True
@@ -105,13 +101,14 @@ class Call:
             self._session.off("user_state_changed", _user_state)
             self._session.off("user_input_transcribed", _transcribed)
 
-    def watch_callee(self, room: EventSource) -> None:
+    def watch_callee(self, room: rtc.EventEmitter[Any]) -> None:
         """Hang up whenever the callee's leg leaves the room, for any reason."""
 
         def _gone(participant: rtc.RemoteParticipant) -> None:
             if participant.identity != self._telephony.identity:
                 return
-            reason = rtc.DisconnectReason.Name(participant.disconnect_reason)
+            code = participant.disconnect_reason
+            reason = rtc.DisconnectReason.Name(code) if code is not None else "UNKNOWN_REASON"
             self._log("callee left", reason=reason)
             if self.record.hangup_reason is None:
                 self.record.hangup_reason = f"callee left ({reason})"

@@ -29,8 +29,8 @@ HINTS: dict[str, str] = {
     "OPENAI_API_KEY": "an OpenAI API key (sk-...)",
     "DEEPGRAM_API_KEY": "a Deepgram API key",
     "CARTESIA_API_KEY": "a Cartesia API key",
-    "SIP_OUTBOUND_TRUNK_ID": "the id of your outbound SIP trunk, e.g. ST_a1b2c3 (lk sip outbound list)",
-    "PRACTICE_NAME": "the practice name the agent introduces itself with, e.g. Bright Smile Dental",
+    "SIP_OUTBOUND_TRUNK_ID": "your outbound SIP trunk's id, e.g. ST_a1b2c3 (lk sip outbound list)",
+    "PRACTICE_NAME": "the name the agent introduces the practice by, e.g. Bright Smile Dental",
     "PRACTICE_TIMEZONE": "an IANA time zone, e.g. America/New_York",
     "PRACTICE_CALLBACK_NUMBER": "the practice's phone number in E.164 form, e.g. +14155550100",
     "STT_MODEL": "a Deepgram model name, e.g. nova-2-phonecall",
@@ -40,7 +40,7 @@ HINTS: dict[str, str] = {
     "TURN_DETECTION": "one of: english, v1-mini, vad",
     "RINGING_TIMEOUT": "seconds to let the phone ring, a whole number from 5 to 120",
     "MAX_CALL_DURATION": "longest call in seconds, a whole number from 60 to 7200",
-    "GREETING_DELAY": "seconds of silence after the answer before the agent speaks first, 0.5 to 10",
+    "GREETING_DELAY": "seconds of silence after the answer before the agent opens, 0.5 to 10",
 }
 
 SECRETS = {"LIVEKIT_API_SECRET", "OPENAI_API_KEY", "DEEPGRAM_API_KEY", "CARTESIA_API_KEY"}
@@ -130,7 +130,9 @@ def load_settings(env: Mapping[str, str], *, require_telephony: bool = True) -> 
     problems: list[str] = []
     if require_telephony:
         problems += [
-            f"{name} is not set; set it to {HINTS[name]}" for name in TELEPHONY if name not in values
+            f"{name} is not set; set it to {HINTS[name]}"
+            for name in TELEPHONY
+            if name not in values
         ]
     try:
         settings = Settings.model_validate(values)

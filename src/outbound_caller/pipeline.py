@@ -65,7 +65,7 @@ def turn_handling(kind: TurnDetection) -> TurnHandlingOptions:
     )
 
 
-def build_llm(settings: Settings) -> llm.LLM:
+def build_llm(settings: Settings) -> llm.LLM[Any]:
     return openai.LLM(model=settings.llm_model, api_key=settings.openai_api_key.get_secret_value())
 
 

@@ -61,7 +61,7 @@ def last_input(chat_ctx: ChatContext) -> str:
     return ""
 
 
-class ScriptedLLM(llm.LLM):
+class ScriptedLLM(llm.LLM[Any]):
     """An LLM that answers from ``rules``; the first rule whose pattern matches wins.
 
     Args:
@@ -140,9 +140,7 @@ class _ScriptedStream(llm.LLMStream):
         for i in range(0, len(words), 3):
             chunk = " ".join(words[i : i + 3]) + (" " if i + 3 < len(words) else "")
             self._event_ch.send_nowait(
-                llm.ChatChunk(
-                    id=request_id, delta=llm.ChoiceDelta(role="assistant", content=chunk)
-                )
+                llm.ChatChunk(id=request_id, delta=llm.ChoiceDelta(role="assistant", content=chunk))
             )
         if self._turn.calls:
             calls = [

@@ -6,7 +6,6 @@ it at a stand-in server that speaks the Twirp wire format.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from dataclasses import dataclass
 from typing import Any
@@ -78,11 +77,12 @@ class Telephony:
         try:
             await self._api.sip.create_sip_participant(self.dial_request(phone_number))
         except api.SipCallError as exc:
-            return DialResult(status_for_sip(exc.sip_status_code), exc.sip_status_code,
-                              exc.sip_status)
+            return DialResult(
+                status_for_sip(exc.sip_status_code), exc.sip_status_code, exc.sip_status
+            )
         except api.TwirpError as exc:
             return DialResult(CallStatus.FAILED, detail=f"{exc.code}: {exc.message}")
-        except asyncio.TimeoutError:
+        except TimeoutError:
             return DialResult(CallStatus.NO_ANSWER, detail="no answer before the dial timed out")
         except aiohttp.ClientError as exc:
             return DialResult(CallStatus.FAILED, detail=f"LiveKit unreachable: {exc}")
@@ -98,7 +98,7 @@ class Telephony:
         )
         try:
             await self._api.sip.transfer_sip_participant(request)
-        except (api.TwirpError, asyncio.TimeoutError, aiohttp.ClientError) as exc:
+        except (TimeoutError, api.TwirpError, aiohttp.ClientError) as exc:
             logger.warning("transfer failed: %s", exc, extra=self._extra)
             raise TransferFailed(str(exc)) from exc
 
@@ -109,5 +109,5 @@ class Telephony:
         except api.TwirpError as exc:
             if exc.code != api.TwirpErrorCode.NOT_FOUND:
                 logger.warning("could not delete the room: %s", exc, extra=self._extra)
-        except (asyncio.TimeoutError, aiohttp.ClientError) as exc:
+        except (TimeoutError, aiohttp.ClientError) as exc:
             logger.warning("could not delete the room: %s", exc, extra=self._extra)
