@@ -1,15 +1,50 @@
 from __future__ import annotations
 
-import sys
-from collections.abc import AsyncIterator
-from pathlib import Path
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 from livekit import api
-
-sys.path.insert(0, str(Path(__file__).parent))
+from livekit.agents import AgentSession
 
 from livekit_stub import API_KEY, API_SECRET, LiveKitStub
+from outbound_caller.agent import CallState, OutboundCaller, Practice
+from outbound_caller.call import Call
+from outbound_caller.outcome import CallRecord
+from outbound_caller.scheduling import Appointment, InMemoryScheduler
+from outbound_caller.scripted import Rule, ScriptedLLM
+from outbound_caller.telephony import Telephony
+
+NY = ZoneInfo("America/New_York")
+NOW = datetime(2026, 11, 30, 10, 0, tzinfo=NY)  # a Monday morning
+ROOM = "call-7f3a"
+TRUNK = "ST_trunk123"
+PATIENT_PHONE = "+14155550123"
+TRANSFER_TO = "+14155550199"
+PRACTICE = Practice("Bright Smile Dental", NY, "+14155550100")
+
+
+def jane_appointment() -> Appointment:
+    return Appointment(
+        "appt-1",
+        "Jane Doe",
+        datetime(2026, 12, 1, 14, 30, tzinfo=NY),
+        datetime(2026, 12, 1, 15, 0, tzinfo=NY),
+        "Dr. Rivera",
+    )
+
+
+def other_patients_appointment() -> Appointment:
+    return Appointment(
+        "appt-2",
+        "John Roe",
+        datetime(2026, 12, 3, 9, 0, tzinfo=NY),
+        datetime(2026, 12, 3, 9, 30, tzinfo=NY),
+        "Dr. Rivera",
+    )
 
 
 @pytest.fixture
@@ -29,3 +64,64 @@ async def lkapi(livekit_server: LiveKitStub) -> AsyncIterator[api.LiveKitAPI]:
         yield client
     finally:
         await client.aclose()
+
+
+@pytest.fixture
+def telephony(lkapi: api.LiveKitAPI) -> Telephony:
+    return Telephony(
+        lkapi, room_name=ROOM, trunk_id=TRUNK, ringing_timeout=25, max_call_duration=900
+    )
+
+
+@dataclass
+class LiveCall:
+    """A call in progress: the real session, agent, tools and call control."""
+
+    session: AgentSession[CallState]
+    state: CallState
+    call: Call
+    llm: ScriptedLLM
+    scheduler: InMemoryScheduler
+
+
+StartCall = Callable[..., Awaitable[LiveCall]]
+
+
+@pytest.fixture
+async def start_call(telephony: Telephony) -> AsyncIterator[StartCall]:
+    sessions: list[AgentSession[CallState]] = []
+
+    async def _start(
+        rules: list[Rule],
+        *,
+        transfer_to: str | None = TRANSFER_TO,
+        appointment: Appointment | None = None,
+        patient_name: str | None = "Jane Doe",
+        **llm_options: Any,
+    ) -> LiveCall:
+        appointment = appointment or jane_appointment()
+        scheduler = InMemoryScheduler(
+            zone=NY, now=lambda: NOW, appointments=[appointment, other_patients_appointment()]
+        )
+        model = ScriptedLLM(rules, **llm_options)
+        session: AgentSession[CallState] = AgentSession(llm=model)
+        record = CallRecord(started_at=NOW)
+        call = Call(telephony=telephony, session=session, record=record, now=lambda: NOW)
+        state = CallState(
+            practice=PRACTICE,
+            scheduler=scheduler,
+            line=call,
+            record=record,
+            now=lambda: NOW,
+            patient_name=patient_name,
+            appointment=appointment,
+            transfer_to=transfer_to,
+        )
+        session.userdata = state
+        await session.start(OutboundCaller(state), record=False)
+        sessions.append(session)
+        return LiveCall(session, state, call, model, scheduler)
+
+    yield _start
+    for s in sessions:
+        await s.aclose()

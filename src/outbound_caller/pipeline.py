@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 from livekit.agents import AgentSession, llm, room_io, vad
@@ -15,17 +16,20 @@ from .errors import ModelFilesMissing
 DOWNLOAD_COMMAND = ".venv/bin/python -m livekit.agents download-files"
 
 
-def english_weights_present() -> bool:
-    """True when the English turn detector's files are in the local model cache."""
+def english_weights_present(cache_dir: str | None = None) -> bool:
+    """True when the English turn detector's files are in the local model cache
+    (``cache_dir``, else ``HF_HUB_CACHE``, else the Hugging Face default)."""
     from huggingface_hub import hf_hub_download
     from livekit.plugins.turn_detector.models import HG_MODEL, MODEL_REVISIONS, ONNX_FILENAME
 
-    revision = MODEL_REVISIONS["en"]
+    options: dict[str, Any] = {
+        "revision": MODEL_REVISIONS["en"],
+        "local_files_only": True,
+        "cache_dir": cache_dir or os.environ.get("HF_HUB_CACHE") or None,
+    }
     try:
-        hf_hub_download(
-            HG_MODEL, ONNX_FILENAME, subfolder="onnx", revision=revision, local_files_only=True
-        )
-        hf_hub_download(HG_MODEL, "languages.json", revision=revision, local_files_only=True)
+        hf_hub_download(HG_MODEL, ONNX_FILENAME, subfolder="onnx", **options)
+        hf_hub_download(HG_MODEL, "languages.json", **options)
     except Exception:  # huggingface_hub raises several types for "not in the cache"
         return False
     return True
@@ -88,6 +92,12 @@ def build_session(settings: Settings, *, vad_model: vad.VAD) -> AgentSession[Cal
         vad=vad_model,
         turn_handling=turn_handling(settings.turn_detection),
     )
+
+
+def session_start_options(participant_identity: str) -> dict[str, Any]:
+    """Keyword arguments of ``AgentSession.start`` for a call: the callee's leg as input,
+    and recording off whatever the LiveKit project's default (SPEC C1, C2)."""
+    return {"room_options": room_options(participant_identity), "record": False}
 
 
 def room_options(participant_identity: str) -> room_io.RoomOptions:

@@ -82,6 +82,8 @@ class ScriptedLLM(llm.LLM[Any]):
         self._fallback = fallback
         self.time_to_first_token = time_to_first_token
         self.inputs: list[str] = []
+        self.requests: list[ChatContext] = []
+        self.tool_names: list[list[str]] = []
 
     @property
     def model(self) -> str:
@@ -109,6 +111,8 @@ class ScriptedLLM(llm.LLM[Any]):
     ) -> llm.LLMStream:
         text = last_input(chat_ctx)
         self.inputs.append(text)
+        self.requests.append(chat_ctx.copy())
+        self.tool_names.append([getattr(t, "id", "") for t in tools or []])
         return _ScriptedStream(
             self,
             turn=self.answer(text),

@@ -24,7 +24,7 @@ from .dispatch import AGENT_NAME, DispatchMetadata, parse_metadata
 from .errors import ConfigError, MetadataError, ModelFilesMissing
 from .outcome import CallRecord
 from .phone import mask
-from .pipeline import build_llm, build_session, check_turn_detector, room_options
+from .pipeline import build_llm, build_session, check_turn_detector, session_start_options
 from .scheduling import Appointment, InMemoryScheduler
 from .telephony import Telephony
 
@@ -132,8 +132,7 @@ async def entrypoint(ctx: JobContext) -> None:
     await session.start(
         OutboundCaller(state, llm=build_llm(settings)),
         room=ctx.room,
-        room_options=room_options(telephony.identity),
-        record=False,  # never persist call audio or transcripts (SPEC C1, C2)
+        **session_start_options(telephony.identity),
     )
 
     if ctx.is_fake_job():  # console: no phone line, the terminal is the callee
