@@ -10,6 +10,7 @@ JSON error objects LiveKit sends (``{"code", "msg", "meta"}``, with
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -87,6 +88,7 @@ class LiveKitStub:
         self.behaviour: dict[str, Behaviour] = {}
         self.url = ""
         self._runner: web.AppRunner | None = None
+        self._stopping = asyncio.Event()
 
     def calls(self, method: str) -> list[Any]:
         return [r.request for r in self.requests if r.method == method]
@@ -105,6 +107,7 @@ class LiveKitStub:
         self.url = f"http://127.0.0.1:{port}"
 
     async def stop(self) -> None:
+        self._stopping.set()  # release handlers that are hanging on purpose
         if self._runner is not None:
             await self._runner.cleanup()
 
@@ -124,7 +127,8 @@ class LiveKitStub:
         self.requests.append(Recorded(service, method, message, claims.identity, claims))
         behaviour = self.behaviour.get(method, resp_cls())
         if isinstance(behaviour, Hang):
-            await asyncio.sleep(behaviour.seconds)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stopping.wait(), behaviour.seconds)
             behaviour = resp_cls()
         if callable(behaviour) and not isinstance(behaviour, Message):
             behaviour = behaviour(message)

@@ -19,6 +19,7 @@ from typing import Any
 
 from livekit import rtc
 from livekit.agents import AgentSession
+from livekit.agents.voice import SpeechHandle
 
 from .outcome import CallRecord, CallStatus
 from .phone import mask
@@ -46,6 +47,10 @@ class Call:
         self._extra = log_extra or {}
         self._hangup: asyncio.Task[None] | None = None
         self._finished = False
+        # Anything the callee says from the moment the leg joins counts as speaking first.
+        self._callee_spoke = asyncio.Event()
+        session.on("user_state_changed", self._heard_callee)
+        session.on("user_input_transcribed", self._heard_callee)
 
     def _log(self, message: str, level: int = logging.INFO, **fields: Any) -> None:
         logger.log(level, message, extra={**self._extra, **fields})
@@ -71,35 +76,23 @@ class Call:
         await self.hang_up(result.status.value)
         return result
 
-    async def greet_when_ready(self, *, delay: float, opening: str) -> bool:
+    def _heard_callee(self, ev: Any) -> None:
+        if getattr(ev, "new_state", "speaking") == "speaking":
+            self._callee_spoke.set()
+
+    async def greet_when_ready(self, *, delay: float, opening: str) -> SpeechHandle | None:
         """After the answer, open the call if the callee stays silent for ``delay`` s.
 
-        Returns True when the agent opened, False when the callee spoke first.
+        Returns the opening's speech, or None when the callee spoke first (their turn
+        gets the normal reply, which the instructions make the opening).
         """
-        spoke = asyncio.Event()
-
-        def _user_state(ev: Any) -> None:
-            if ev.new_state == "speaking":
-                spoke.set()
-
-        def _transcribed(ev: Any) -> None:
-            spoke.set()
-
-        self._session.on("user_state_changed", _user_state)
-        self._session.on("user_input_transcribed", _transcribed)
         try:
-            if self._session.user_state == "speaking":
-                return False
-            try:
-                await asyncio.wait_for(spoke.wait(), timeout=delay)
-                return False
-            except TimeoutError:
-                pass
-            self._session.generate_reply(instructions=opening)
-            return True
-        finally:
-            self._session.off("user_state_changed", _user_state)
-            self._session.off("user_input_transcribed", _transcribed)
+            await asyncio.wait_for(self._callee_spoke.wait(), timeout=delay)
+            return None
+        except TimeoutError:
+            pass
+        self._log("callee silent, opening the call", delay_s=delay)
+        return self._session.generate_reply(instructions=opening)
 
     def watch_callee(self, room: rtc.EventEmitter[Any]) -> None:
         """Hang up whenever the callee's leg leaves the room, for any reason."""
