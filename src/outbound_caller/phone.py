@@ -5,6 +5,7 @@ from __future__ import annotations
 import phonenumbers
 
 MAX_INPUT_LENGTH = 32
+ALLOWED = set("0123456789+-(). ")
 
 
 def to_e164(raw: str, *, default_region: str | None = None) -> str:
@@ -23,6 +24,8 @@ def to_e164(raw: str, *, default_region: str | None = None) -> str:
         raise ValueError("is empty")
     if len(text) > MAX_INPUT_LENGTH:
         raise ValueError(f"is longer than {MAX_INPUT_LENGTH} characters")
+    if not set(text) <= ALLOWED:
+        raise ValueError("may only contain digits, spaces, +, -, ( ) and .")
     if not text.startswith("+") and default_region is None:
         raise ValueError("must be in E.164 form, starting with + and the country code")
     try:

@@ -1,0 +1,145 @@
+"""Settings: every malformed value is reported, all at once, with how to fix it."""
+
+from __future__ import annotations
+
+import pytest
+
+from outbound_caller.config import load_settings
+from outbound_caller.errors import ConfigError
+
+GOOD = {
+    "LIVEKIT_URL": "wss://clinic.livekit.cloud",
+    "LIVEKIT_API_KEY": "APIabc123",
+    "LIVEKIT_API_SECRET": "supersecretvalue",
+    "OPENAI_API_KEY": "sk-test",
+    "DEEPGRAM_API_KEY": "dg-test",
+    "CARTESIA_API_KEY": "ca-test",
+    "SIP_OUTBOUND_TRUNK_ID": "ST_abc123",
+    "PRACTICE_NAME": "Bright Smile Dental",
+    "PRACTICE_TIMEZONE": "America/New_York",
+    "PRACTICE_CALLBACK_NUMBER": "+14155550100",
+}
+
+
+def test_good_settings_get_the_spec_defaults() -> None:
+    s = load_settings(GOOD)
+    assert s.stt_model == "nova-2-phonecall"
+    assert s.llm_model == "gpt-4o"
+    assert s.tts_model == "sonic-3"
+    assert s.turn_detection == "english"
+    assert s.ringing_timeout == 30
+    assert s.max_call_duration == 600
+    assert str(s.zone) == "America/New_York"
+
+
+def test_overrides_are_applied_and_numbers_normalised() -> None:
+    s = load_settings(
+        {
+            **GOOD,
+            "LLM_MODEL": "gpt-4o-mini",
+            "STT_MODEL": "nova-3",
+            "TURN_DETECTION": "v1-mini",
+            "RINGING_TIMEOUT": "45",
+            "MAX_CALL_DURATION": "1200",
+            "PRACTICE_CALLBACK_NUMBER": "+1 (415) 555-0100",
+        }
+    )
+    assert (s.llm_model, s.stt_model, s.turn_detection) == ("gpt-4o-mini", "nova-3", "v1-mini")
+    assert (s.ringing_timeout, s.max_call_duration) == (45, 1200)
+    assert s.practice_callback_number == "+14155550100"
+
+
+def test_unrelated_environment_is_ignored() -> None:
+    assert load_settings({**GOOD, "PATH": "/usr/bin", "HOME": "/root"}).practice_name
+
+
+def test_console_mode_does_not_need_a_trunk() -> None:
+    env = {k: v for k, v in GOOD.items() if k != "SIP_OUTBOUND_TRUNK_ID"}
+    assert load_settings(env, require_telephony=False).sip_outbound_trunk_id is None
+    with pytest.raises(ConfigError, match="SIP_OUTBOUND_TRUNK_ID is not set"):
+        load_settings(env)
+
+
+BAD = [
+    ("LIVEKIT_URL", None, "LIVEKIT_URL is not set"),
+    ("LIVEKIT_URL", "", "LIVEKIT_URL is not set"),
+    ("LIVEKIT_URL", "   ", "LIVEKIT_URL is not set"),
+    ("LIVEKIT_URL", "clinic.livekit.cloud", "not a ws://"),
+    ("LIVEKIT_URL", "ftp://clinic.livekit.cloud", "not a ws://"),
+    ("LIVEKIT_URL", "wss://", "not a ws://"),
+    ("LIVEKIT_API_KEY", None, "LIVEKIT_API_KEY is not set"),
+    ("LIVEKIT_API_SECRET", None, "LIVEKIT_API_SECRET is not set"),
+    ("OPENAI_API_KEY", None, "OPENAI_API_KEY is not set"),
+    ("DEEPGRAM_API_KEY", None, "DEEPGRAM_API_KEY is not set"),
+    ("CARTESIA_API_KEY", None, "CARTESIA_API_KEY is not set"),
+    ("SIP_OUTBOUND_TRUNK_ID", None, "SIP_OUTBOUND_TRUNK_ID is not set"),
+    ("SIP_OUTBOUND_TRUNK_ID", "abc123", "start with ST_"),
+    ("SIP_OUTBOUND_TRUNK_ID", "TR_abc123", "start with ST_"),
+    ("SIP_OUTBOUND_TRUNK_ID", "ST_", "start with ST_"),
+    ("PRACTICE_NAME", None, "PRACTICE_NAME is not set"),
+    ("PRACTICE_NAME", "x" * 201, "at most 200"),
+    ("PRACTICE_TIMEZONE", None, "PRACTICE_TIMEZONE is not set"),
+    ("PRACTICE_TIMEZONE", "Mars/Olympus_Mons", "not a known time zone"),
+    ("PRACTICE_TIMEZONE", "EST5EDT/../../etc", "not a known time zone"),
+    ("PRACTICE_CALLBACK_NUMBER", None, "PRACTICE_CALLBACK_NUMBER is not set"),
+    ("PRACTICE_CALLBACK_NUMBER", "4155550100", "starting with + and the country code"),
+    ("PRACTICE_CALLBACK_NUMBER", "+1415", "not a valid phone number"),
+    ("PRACTICE_CALLBACK_NUMBER", "call us", "may only contain digits"),
+    ("PRACTICE_CALLBACK_NUMBER", "+999999999999", "not a phone number"),
+    ("TURN_DETECTION", "multilingual", "TURN_DETECTION"),
+    ("RINGING_TIMEOUT", "soon", "valid integer"),
+    ("RINGING_TIMEOUT", "2", "greater than or equal to 5"),
+    ("RINGING_TIMEOUT", "600", "less than or equal to 120"),
+    ("MAX_CALL_DURATION", "10", "greater than or equal to 60"),
+    ("MAX_CALL_DURATION", "1.5h", "valid integer"),
+    ("GREETING_DELAY", "-1", "greater than or equal to 0.5"),
+]
+
+
+@pytest.mark.parametrize(("name", "value", "expected"), BAD)
+def test_each_bad_value_is_named_with_a_fix(name: str, value: str | None, expected: str) -> None:
+    env = dict(GOOD)
+    if value is None:
+        env.pop(name)
+    else:
+        env[name] = value
+    with pytest.raises(ConfigError) as caught:
+        load_settings(env)
+    [problem] = caught.value.problems
+    assert problem.startswith(name)
+    assert expected in problem
+    assert "set it to" in problem
+
+
+def test_every_problem_is_reported_in_one_message() -> None:
+    env = {
+        "LIVEKIT_URL": "localhost",
+        "SIP_OUTBOUND_TRUNK_ID": "trunk-1",
+        "PRACTICE_TIMEZONE": "Nowhere/Land",
+        "PRACTICE_CALLBACK_NUMBER": "12345",
+    }
+    with pytest.raises(ConfigError) as caught:
+        load_settings(env)
+    message = str(caught.value)
+    for name in (
+        "LIVEKIT_URL",
+        "LIVEKIT_API_KEY",
+        "LIVEKIT_API_SECRET",
+        "OPENAI_API_KEY",
+        "DEEPGRAM_API_KEY",
+        "CARTESIA_API_KEY",
+        "SIP_OUTBOUND_TRUNK_ID",
+        "PRACTICE_NAME",
+        "PRACTICE_TIMEZONE",
+        "PRACTICE_CALLBACK_NUMBER",
+    ):
+        assert name in message
+    assert len(caught.value.problems) == 10
+
+
+def test_secrets_are_never_echoed() -> None:
+    with pytest.raises(ConfigError) as caught:
+        load_settings({**GOOD, "OPENAI_API_KEY": "x" * 0, "LIVEKIT_API_SECRET": "\t"})
+    assert "supersecret" not in str(caught.value)
+    s = load_settings(GOOD)
+    assert "supersecretvalue" not in repr(s)
