@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import os
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from livekit.agents import AgentSession, llm, room_io, vad
@@ -16,11 +19,22 @@ from .errors import ModelFilesMissing
 DOWNLOAD_COMMAND = ".venv/bin/python -m livekit.agents download-files"
 
 
+@contextmanager
+def _plugin_deprecation_silenced() -> Iterator[None]:
+    """The turn-detector plugin announces its deprecation on import; the SPEC still names
+    its EnglishModel as the default detector, so keep that notice out of the way."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        yield
+
+
 def english_weights_present(cache_dir: str | None = None) -> bool:
     """True when the English turn detector's files are in the local model cache
     (``cache_dir``, else ``HF_HUB_CACHE``, else the Hugging Face default)."""
     from huggingface_hub import hf_hub_download
-    from livekit.plugins.turn_detector.models import HG_MODEL, MODEL_REVISIONS, ONNX_FILENAME
+
+    with _plugin_deprecation_silenced():
+        from livekit.plugins.turn_detector.models import HG_MODEL, MODEL_REVISIONS, ONNX_FILENAME
 
     options: dict[str, Any] = {
         "revision": MODEL_REVISIONS["en"],
@@ -51,8 +65,8 @@ def check_turn_detector(kind: TurnDetection) -> None:
 
 def build_turn_detector(kind: TurnDetection) -> TurnDetectionMode:
     if kind == "english":
-        from livekit.plugins.turn_detector.english import EnglishModel
-
+        with _plugin_deprecation_silenced():
+            from livekit.plugins.turn_detector.english import EnglishModel
         return EnglishModel()
     if kind == "v1-mini":
         from livekit.agents.inference import TurnDetector
