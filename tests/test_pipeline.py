@@ -29,7 +29,7 @@ def vad() -> silero.VAD:
     return silero.VAD.load()
 
 
-def test_the_session_uses_the_spec_providers(vad: silero.VAD) -> None:
+async def test_the_session_uses_the_spec_providers(vad: silero.VAD) -> None:
     settings = load_settings({**GOOD, "TURN_DETECTION": "vad"})
     session = build_session(settings, vad_model=vad)
     assert isinstance(session.stt, deepgram.STT)
@@ -43,7 +43,7 @@ def test_the_session_uses_the_spec_providers(vad: silero.VAD) -> None:
     assert model.model == "gpt-4o"
 
 
-def test_model_names_come_from_settings(vad: silero.VAD) -> None:
+async def test_model_names_come_from_settings(vad: silero.VAD) -> None:
     settings = load_settings(
         {
             **GOOD,
