@@ -24,6 +24,7 @@ ROOM = "call-7f3a"
 TRUNK = "ST_trunk123"
 PATIENT_PHONE = "+14155550123"
 TRANSFER_TO = "+14155550199"
+LOG = {"job_id": "AJ_test1", "room": ROOM}
 PRACTICE = Practice("Bright Smile Dental", NY, "+14155550100")
 
 
@@ -69,7 +70,12 @@ async def lkapi(livekit_server: LiveKitStub) -> AsyncIterator[api.LiveKitAPI]:
 @pytest.fixture
 def telephony(lkapi: api.LiveKitAPI) -> Telephony:
     return Telephony(
-        lkapi, room_name=ROOM, trunk_id=TRUNK, ringing_timeout=25, max_call_duration=900
+        lkapi,
+        room_name=ROOM,
+        trunk_id=TRUNK,
+        ringing_timeout=25,
+        max_call_duration=900,
+        log_extra=LOG,
     )
 
 
@@ -106,7 +112,9 @@ async def start_call(telephony: Telephony) -> AsyncIterator[StartCall]:
         model = ScriptedLLM(rules, **llm_options)
         session: AgentSession[CallState] = AgentSession(llm=model)
         record = CallRecord(started_at=NOW)
-        call = Call(telephony=telephony, session=session, record=record, now=lambda: NOW)
+        call = Call(
+            telephony=telephony, session=session, record=record, now=lambda: NOW, log_extra=LOG
+        )
         state = CallState(
             practice=PRACTICE,
             scheduler=scheduler,
@@ -116,6 +124,7 @@ async def start_call(telephony: Telephony) -> AsyncIterator[StartCall]:
             patient_name=patient_name,
             appointment=appointment,
             transfer_to=transfer_to,
+            log_extra=LOG,
         )
         session.userdata = state
         await session.start(OutboundCaller(state), record=False)

@@ -49,13 +49,13 @@ def english_weights_present(cache_dir: str | None = None) -> bool:
     return True
 
 
-def check_turn_detector(kind: TurnDetection) -> None:
+def check_turn_detector(kind: TurnDetection, *, cache_dir: str | None = None) -> None:
     """Fail at start-up, not mid-call, when the detector's weights are missing.
 
     Raises:
         ModelFilesMissing: with the command that downloads them.
     """
-    if kind == "english" and not english_weights_present():
+    if kind == "english" and not english_weights_present(cache_dir):
         raise ModelFilesMissing(
             "the English turn detector's model files are not downloaded; run "
             f"`{DOWNLOAD_COMMAND}` once (needs internet), or set TURN_DETECTION=v1-mini "

@@ -9,7 +9,7 @@ import logging
 import os
 import sys
 import warnings
-from collections.abc import Sequence
+from collections.abc import MutableMapping, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -162,13 +162,17 @@ def _fail(message: str) -> int:
     return 2
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Entry of ``agent.py``: validate settings, then hand over to the LiveKit CLI."""
+def main(argv: Sequence[str] | None = None, environ: MutableMapping[str, str] | None = None) -> int:
+    """Entry of ``agent.py``: validate settings, then hand over to the LiveKit CLI.
+
+    ``.env.local`` fills in what the environment does not set (the environment wins).
+    """
     args = list(sys.argv[1:] if argv is None else argv)
     command = args[0] if args else ""
+    env = os.environ if environ is None else environ
 
     for key, value in read_env_file(Path(ENV_FILE)).items():
-        os.environ.setdefault(key, value)
+        env.setdefault(key, value)
 
     if command == "download-files":
         from livekit.agents.__main__ import main as livekit_main
@@ -177,8 +181,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     if command in WORKER_COMMANDS:
         try:
-            settings = load_settings(os.environ, require_telephony=command != "console")
-            check_turn_detector(settings.turn_detection)
+            settings = load_settings(env, require_telephony=command != "console")
+            check_turn_detector(settings.turn_detection, cache_dir=env.get("HF_HUB_CACHE"))
         except (ConfigError, ModelFilesMissing) as exc:
             return _fail(f"{exc}\n(settings come from the environment and {ENV_FILE})")
         if settings.turn_detection == "english":

@@ -1,0 +1,135 @@
+"""The worker's entry: start-up checks, registration, and what its logs carry."""
+
+from __future__ import annotations
+
+import logging
+import os
+import subprocess
+import sys
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+
+from conftest import LOG, PATIENT_PHONE, TRANSFER_TO, StartCall
+from helpers import eventually
+from livekit_stub import LiveKitStub
+from outbound_caller.config import load_settings
+from outbound_caller.dispatch import AGENT_NAME, parse_metadata
+from outbound_caller.scripted import Rule, ToolCall, Turn
+from outbound_caller.worker import inline_scheduler, main, prewarm, server
+from test_config import GOOD
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_start_up_with_no_settings_names_every_problem(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    code = main(["dev"], environ={})
+    err = capsys.readouterr().err
+    assert code == 2
+    assert "configuration has 10 problem(s)" in err
+    assert "LIVEKIT_URL is not set" in err
+    assert ".env.local" in err
+    assert "Traceback" not in err
+
+
+def test_env_local_is_read_and_missing_english_weights_stop_start_up(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / ".env.local").write_text("\n".join(f"{k}={v}" for k, v in GOOD.items()))
+    env = {"HF_HUB_CACHE": str(tmp_path / "empty-cache")}
+    code = main(["start"], environ=env)
+    err = capsys.readouterr().err
+    assert code == 2
+    assert env["PRACTICE_NAME"] == "Bright Smile Dental"  # loaded from .env.local
+    assert "download-files" in err
+    assert "configuration" not in err
+
+
+def test_the_environment_wins_over_env_local(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / ".env.local").write_text("PRACTICE_TIMEZONE=Mars/Base\n")
+    env = {**GOOD, "HF_HUB_CACHE": str(tmp_path)}
+    main(["dev"], environ=env)
+    assert env["PRACTICE_TIMEZONE"] == "America/New_York"
+    assert "PRACTICE_TIMEZONE" not in capsys.readouterr().err
+
+
+def test_agent_py_dev_fails_cleanly_on_a_bare_machine(tmp_path: Path) -> None:
+    keep = {k: v for k, v in os.environ.items() if k in ("PATH", "HOME", "LANG")}
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "agent.py"), "dev"],
+        cwd=tmp_path,
+        env=keep,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert proc.returncode == 2
+    assert "LIVEKIT_URL is not set" in proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
+def test_the_worker_registers_for_explicit_dispatch_under_one_name() -> None:
+    assert AGENT_NAME == "outbound-caller"
+    assert server._agent_name == AGENT_NAME  # a named agent is only ever dispatched explicitly
+    assert server.setup_fnc is prewarm
+
+
+def test_prewarm_loads_the_vad_once_per_process() -> None:
+    proc = SimpleNamespace(userdata={})
+    prewarm(proc)  # type: ignore[arg-type]
+    assert type(proc.userdata["vad"]).__name__ == "VAD"
+
+
+async def test_inline_metadata_gives_the_agent_an_appointment() -> None:
+    settings = load_settings(GOOD)
+    meta = parse_metadata(
+        '{"phone_number": "+14155550123", "patient_name": "Jane Doe",'
+        ' "appointment_time": "2026-12-01T14:30:00-05:00"}'
+    )
+    scheduler, appointment = inline_scheduler(settings, meta)
+    assert appointment is not None
+    assert appointment.patient_name == "Jane Doe"
+    assert appointment.start.isoformat() == "2026-12-01T19:30:00+00:00"
+    assert await scheduler.get_appointment(appointment.id) == appointment
+    _, none = inline_scheduler(settings, parse_metadata('{"phone_number": "+14155550123"}'))
+    assert none is None
+
+
+async def test_call_logs_carry_job_and_room_but_no_numbers_or_words(
+    start_call: StartCall, livekit_server: LiveKitStub, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="outbound_caller")
+    live = await start_call(
+        [
+            Rule(r"^my secret words", Turn("Transferring.", (ToolCall("transfer_call"),))),
+            Rule(r"^transfer_call ->", Turn("", (ToolCall("end_call", {"reason": "completed"}),))),
+            Rule(r"^end_call ->", Turn("Bye.")),
+        ]
+    )
+    await live.call.place(PATIENT_PHONE)
+    await live.session.run(user_input="my secret words about a toothache")
+    await eventually(lambda: bool(livekit_server.calls("DeleteRoom")))
+    await eventually(lambda: any(r.getMessage() == "call ended" for r in caplog.records))
+
+    ours = [r for r in caplog.records if r.name.startswith("outbound_caller")]
+    messages = {r.getMessage() for r in ours}
+    assert {"answered", "tool called", "transferring", "hanging up", "call ended"} <= messages
+    for record in ours:
+        assert record.job_id == LOG["job_id"]
+        assert record.room == LOG["room"]
+        text = str(record.__dict__)
+        assert PATIENT_PHONE not in text
+        assert TRANSFER_TO not in text
+        assert "toothache" not in text
+    ended = next(r for r in ours if r.getMessage() == "call ended")
+    assert ended.outcome == "answered"
+    assert ended.tools_used == ["transfer_call", "end_call"]
