@@ -133,3 +133,40 @@ async def test_call_logs_carry_job_and_room_but_no_numbers_or_words(
     ended = next(r for r in ours if r.getMessage() == "call ended")
     assert ended.outcome == "answered"
     assert ended.tools_used == ["transfer_call", "end_call"]
+
+
+class _RejectingJob:
+    """The parts of a JobContext the entrypoint touches before it would dial."""
+
+    def __init__(self, metadata: str) -> None:
+        self.job = SimpleNamespace(id="AJ_bad1", metadata=metadata, room=SimpleNamespace(name="r1"))
+        self.log_context_fields: dict[str, str] = {}
+        self.shutdowns: list[str] = []
+
+    def is_fake_job(self) -> bool:
+        return False
+
+    def shutdown(self, reason: str = "") -> None:
+        self.shutdowns.append(reason)
+
+    @property
+    def api(self) -> None:
+        raise AssertionError("the LiveKit API must not be used for a job that cannot dial")
+
+
+async def test_bad_metadata_ends_the_job_without_dialing(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    from outbound_caller.worker import entrypoint
+
+    for key, value in GOOD.items():
+        monkeypatch.setenv(key, value)
+    job = _RejectingJob('{"phone_number": "+14155550123", "phone": "+14155550124"}')
+    with caplog.at_level(logging.INFO, logger="outbound_caller"):
+        await entrypoint(job)  # type: ignore[arg-type]
+    assert job.shutdowns == ["invalid dispatch"]
+    [error] = [r for r in caplog.records if r.levelno == logging.ERROR]
+    assert "phone: unknown field" in error.getMessage()
+    assert "555012" not in error.getMessage()
+    assert error.job_id == "AJ_bad1"
+    assert error.room == "r1"
