@@ -63,6 +63,13 @@ def check_turn_detector(kind: TurnDetection, *, cache_dir: str | None = None) ->
         )
 
 
+def register_english_runner() -> None:
+    """Import the English model so its inference runner is registered before the worker
+    starts its shared inference process."""
+    with _plugin_deprecation_silenced():
+        import livekit.plugins.turn_detector.english  # noqa: F401
+
+
 def build_turn_detector(kind: TurnDetection) -> TurnDetectionMode:
     if kind == "english":
         with _plugin_deprecation_silenced():

@@ -24,7 +24,13 @@ from .dispatch import AGENT_NAME, DispatchMetadata, parse_metadata
 from .errors import ConfigError, MetadataError, ModelFilesMissing
 from .outcome import CallRecord
 from .phone import mask
-from .pipeline import build_llm, build_session, check_turn_detector, session_start_options
+from .pipeline import (
+    build_llm,
+    build_session,
+    check_turn_detector,
+    register_english_runner,
+    session_start_options,
+)
 from .scheduling import Appointment, InMemoryScheduler
 from .telephony import Telephony
 
@@ -186,8 +192,7 @@ def main(argv: Sequence[str] | None = None, environ: MutableMapping[str, str] | 
         except (ConfigError, ModelFilesMissing) as exc:
             return _fail(f"{exc}\n(settings come from the environment and {ENV_FILE})")
         if settings.turn_detection == "english":
-            # registers the English model's inference runner before the worker starts
-            import livekit.plugins.turn_detector.english  # noqa: F401
+            register_english_runner()
 
     logging.getLogger("livekit.agents").addFilter(_DropDeprecationNotices())
     sys.argv = [sys.argv[0], *args]
