@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
 import sys
 from datetime import datetime
 from pathlib import Path
@@ -11,6 +9,7 @@ from pathlib import Path
 from typer.testing import CliRunner
 
 from conftest import NY
+from helpers import run_bare
 from outbound_caller.cli import app
 from outbound_caller.demo import run_demo
 
@@ -18,16 +17,7 @@ SCRIPT = Path(sys.executable).with_name("outbound-caller")
 
 
 def test_demo_plays_a_whole_call_offline(tmp_path: Path) -> None:
-    env = {k: v for k, v in os.environ.items() if k in ("PATH", "HOME", "LANG")}
-    proc = subprocess.run(
-        [str(SCRIPT), "demo"],
-        cwd=tmp_path,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    proc = run_bare([str(SCRIPT), "demo"], cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
     out = proc.stdout
     assert "scripted stand-in for GPT-4o" in out

@@ -6,11 +6,13 @@ from dataclasses import dataclass
 
 import pytest
 from livekit import api, rtc
+from livekit.agents import AgentSession
 
 from conftest import NOW, PATIENT_PHONE, ROOM, TRUNK, StartCall
 from helpers import eventually
 from livekit_stub import API_KEY, Fail, Hang, LiveKitStub, sip_failure
-from outbound_caller.outcome import CallStatus
+from outbound_caller.call import Call
+from outbound_caller.outcome import CallRecord, CallStatus
 from outbound_caller.scripted import Rule, Turn
 from outbound_caller.telephony import Telephony
 
@@ -83,9 +85,14 @@ async def test_a_dial_that_outlasts_the_client_timeout_is_no_answer(
     telephony = Telephony(
         lkapi, room_name=ROOM, trunk_id=TRUNK, ringing_timeout=0, max_call_duration=60
     )
-    result = await telephony.dial(PATIENT_PHONE)
+    record = CallRecord(started_at=NOW)
+    async with AgentSession() as session:
+        call = Call(telephony=telephony, session=session, record=record, now=lambda: NOW)
+        result = await call.place(PATIENT_PHONE)
     assert result.status is CallStatus.NO_ANSWER
-    assert result.sip_code is None
+    assert record.status is CallStatus.NO_ANSWER
+    assert record.sip_code is None
+    assert [r.room for r in livekit_server.calls("DeleteRoom")] == [ROOM]
 
 
 async def test_rejected_credentials_fail_the_call_without_a_sip_code(

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import logging
-import os
-import subprocess
 import sys
 from pathlib import Path
 from types import SimpleNamespace
@@ -12,7 +10,7 @@ from types import SimpleNamespace
 import pytest
 
 from conftest import LOG, PATIENT_PHONE, TRANSFER_TO, StartCall
-from helpers import eventually
+from helpers import eventually, run_bare
 from livekit_stub import LiveKitStub
 from outbound_caller.config import load_settings
 from outbound_caller.dispatch import AGENT_NAME, parse_metadata
@@ -62,16 +60,7 @@ def test_the_environment_wins_over_env_local(
 
 
 def test_agent_py_dev_fails_cleanly_on_a_bare_machine(tmp_path: Path) -> None:
-    keep = {k: v for k, v in os.environ.items() if k in ("PATH", "HOME", "LANG")}
-    proc = subprocess.run(
-        [sys.executable, str(ROOT / "agent.py"), "dev"],
-        cwd=tmp_path,
-        env=keep,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    proc = run_bare([sys.executable, str(ROOT / "agent.py"), "dev"], cwd=tmp_path)
     assert proc.returncode == 2
     assert "LIVEKIT_URL is not set" in proc.stderr
     assert "Traceback" not in proc.stderr

@@ -65,7 +65,6 @@ class Telephony:
             participant_identity=self.identity,
             participant_name="Patient",
             wait_until_answered=True,
-            krisp_enabled=True,
             ringing_timeout=Duration(seconds=self._ringing_timeout),
             max_call_duration=Duration(seconds=self._max_call_duration),
         )
