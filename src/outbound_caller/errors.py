@@ -9,8 +9,9 @@ Every error this package raises on purpose derives from one base class::
     ├── TransferFailed       the SIP transfer was rejected or did not connect
     └── SchedulingError      a scheduling request that cannot be honoured
         ├── AppointmentNotFound
-        ├── SlotUnavailable  the slot is gone (taken, in the past, or unknown)
-        └── InvalidRequest   a date or slot id that makes no sense
+        ├── SlotUnavailable  the slot is gone (taken, or in the past)
+        ├── InvalidRequest   a date or slot id that makes no sense
+        └── ScheduleUnavailable  the schedule (database) cannot be reached right now
 
 Messages of ``SchedulingError`` are short sentences that can be read to a caller.
 """
@@ -57,3 +58,7 @@ class SlotUnavailable(SchedulingError):
 
 class InvalidRequest(SchedulingError):
     """A date or slot id that cannot be understood."""
+
+
+class ScheduleUnavailable(SchedulingError):
+    """The schedule cannot be read or written right now (the database failed)."""

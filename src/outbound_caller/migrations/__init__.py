@@ -1,0 +1,1 @@
+"""Alembic migrations of the scheduling store (run with ``outbound-caller db upgrade``)."""

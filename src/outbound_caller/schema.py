@@ -1,0 +1,196 @@
+"""The scheduling store's tables (SQLAlchemy ORM). Times are stored in UTC.
+
+Migrations in ``migrations/versions`` create exactly these tables; a test checks that
+the migrated schema and these models agree.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, time
+
+from sqlalchemy import (
+    CheckConstraint,
+    Date,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    Time,
+    text,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+from sqlalchemy.types import TypeDecorator
+
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """An aware datetime stored as UTC; SQLite hands back naive values, so re-attach UTC."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: object) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetimes are not stored; give a time zone")
+        return value.astimezone(UTC)
+
+    def process_result_value(self, value: datetime | None, dialect: object) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+
+
+class Practice(Base):
+    __tablename__ = "practices"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    timezone: Mapped[str] = mapped_column(String(64))
+    callback_number: Mapped[str] = mapped_column(String(32))
+
+    hours: Mapped[list[OpeningHours]] = relationship(lazy="selectin", order_by="OpeningHours.opens")
+    closed_dates: Mapped[list[ClosedDate]] = relationship(lazy="selectin")
+
+
+class OpeningHours(Base):
+    """One open period of a weekday; several rows for one weekday leave breaks between."""
+
+    __tablename__ = "opening_hours"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    practice_id: Mapped[int] = mapped_column(ForeignKey("practices.id", ondelete="CASCADE"))
+    weekday: Mapped[int] = mapped_column(Integer)  # Monday is 0
+    opens: Mapped[time] = mapped_column(Time)
+    closes: Mapped[time] = mapped_column(Time)
+
+    __table_args__ = (
+        CheckConstraint("weekday BETWEEN 0 AND 6", name="weekday"),
+        CheckConstraint("opens < closes", name="period"),
+    )
+
+
+class ClosedDate(Base):
+    __tablename__ = "closed_dates"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    practice_id: Mapped[int] = mapped_column(ForeignKey("practices.id", ondelete="CASCADE"))
+    day: Mapped[date] = mapped_column(Date)
+    reason: Mapped[str] = mapped_column(String(200), default="")
+
+
+class Provider(Base):
+    __tablename__ = "providers"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    practice_id: Mapped[int] = mapped_column(ForeignKey("practices.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(String(200))
+    role: Mapped[str] = mapped_column(String(50))  # dentist, hygienist
+
+    hours: Mapped[list[ProviderHours]] = relationship(
+        lazy="selectin", order_by="ProviderHours.starts"
+    )
+
+
+class ProviderHours(Base):
+    __tablename__ = "provider_hours"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    provider_id: Mapped[int] = mapped_column(ForeignKey("providers.id", ondelete="CASCADE"))
+    weekday: Mapped[int] = mapped_column(Integer)
+    starts: Mapped[time] = mapped_column(Time)
+    ends: Mapped[time] = mapped_column(Time)
+
+    __table_args__ = (
+        CheckConstraint("weekday BETWEEN 0 AND 6", name="weekday"),
+        CheckConstraint("starts < ends", name="period"),
+    )
+
+
+class AppointmentType(Base):
+    __tablename__ = "appointment_types"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    practice_id: Mapped[int] = mapped_column(ForeignKey("practices.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(String(100))
+    minutes: Mapped[int] = mapped_column(Integer)
+
+    __table_args__ = (CheckConstraint("minutes BETWEEN 5 AND 480", name="minutes"),)
+
+
+class Patient(Base):
+    __tablename__ = "patients"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    practice_id: Mapped[int] = mapped_column(ForeignKey("practices.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(String(200))
+    phone: Mapped[str] = mapped_column(String(32), index=True)
+    timezone: Mapped[str] = mapped_column(String(64))
+    date_of_birth: Mapped[date | None] = mapped_column(Date, nullable=True)
+
+
+class Appointment(Base):
+    __tablename__ = "appointments"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    practice_id: Mapped[int] = mapped_column(ForeignKey("practices.id", ondelete="CASCADE"))
+    patient_id: Mapped[int] = mapped_column(ForeignKey("patients.id", ondelete="CASCADE"))
+    provider_id: Mapped[int] = mapped_column(ForeignKey("providers.id"))
+    type_id: Mapped[int] = mapped_column(ForeignKey("appointment_types.id"))
+    start_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    end_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    status: Mapped[str] = mapped_column(String(20), default="scheduled")
+
+    patient: Mapped[Patient] = relationship(lazy="joined")
+    provider: Mapped[Provider] = relationship(lazy="joined")
+    type: Mapped[AppointmentType] = relationship(lazy="joined")
+
+    __table_args__ = (
+        CheckConstraint(
+            "status IN ('scheduled', 'confirmed', 'rescheduled', 'cancelled')", name="status"
+        ),
+        CheckConstraint("start_at < end_at", name="period"),
+        # Backstop for races: one live appointment per provider and start time.
+        Index(
+            "uq_appointments_provider_start_live",
+            "provider_id",
+            "start_at",
+            unique=True,
+            sqlite_where=text("status != 'cancelled'"),
+            postgresql_where=text("status != 'cancelled'"),
+        ),
+        Index("ix_appointments_provider_window", "provider_id", "start_at", "end_at"),
+    )
+
+
+class AppointmentChange(Base):
+    """Append-only history of every change to an appointment."""
+
+    __tablename__ = "appointment_history"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    appointment_id: Mapped[int] = mapped_column(
+        ForeignKey("appointments.id", ondelete="CASCADE"), index=True
+    )
+    at: Mapped[datetime] = mapped_column(UTCDateTime())
+    action: Mapped[str] = mapped_column(String(20))  # created, confirmed, rescheduled, cancelled
+    old_start: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    new_start: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    old_status: Mapped[str | None] = mapped_column(String(20), nullable=True)
+    new_status: Mapped[str | None] = mapped_column(String(20), nullable=True)
+    by: Mapped[str] = mapped_column(Text, default="")  # the call (job id) or operator

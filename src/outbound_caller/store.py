@@ -1,0 +1,484 @@
+"""The scheduling store: one code path over SQLite (default) and PostgreSQL.
+
+Booking races are settled by the database, not by this process: a write transaction
+takes the provider's row lock on PostgreSQL (``SELECT ... FOR UPDATE``) and the database
+write lock on SQLite (``BEGIN IMMEDIATE``) before it checks for overlaps, and a partial
+unique index on (provider, start) of live appointments backs that up.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator, Callable, Mapping
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import event, select, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+from sqlalchemy.ext.asyncio import (
+    AsyncEngine,
+    AsyncSession,
+    async_sessionmaker,
+    create_async_engine,
+)
+
+from . import schema as db
+from .availability import ProviderDay, decode_slot_id, fits, free_slots
+from .errors import (
+    AppointmentNotFound,
+    InvalidRequest,
+    OutboundCallerError,
+    ScheduleUnavailable,
+    SchedulingError,
+    SlotUnavailable,
+)
+from .scheduling import MAX_DAYS_AHEAD, Appointment, Slot
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_SQLITE_FILE = "outbound-caller.db"
+SLOT_STEP = timedelta(minutes=15)
+LIVE = ("scheduled", "confirmed", "rescheduled")
+
+
+class StoreError(OutboundCallerError):
+    """The store cannot be opened or migrated (operator-facing)."""
+
+
+def database_url(env: Mapping[str, str]) -> str:
+    """``DATABASE_URL`` as an async SQLAlchemy URL; unset means a SQLite file here."""
+    raw = (env.get("DATABASE_URL") or "").strip()
+    if not raw:
+        return f"sqlite+aiosqlite:///{DEFAULT_SQLITE_FILE}"
+    for prefix, driver in (
+        ("postgresql://", "postgresql+asyncpg://"),
+        ("postgres://", "postgresql+asyncpg://"),
+        ("sqlite:///", "sqlite+aiosqlite:///"),
+    ):
+        if raw.startswith(prefix):
+            return driver + raw[len(prefix) :]
+    if raw.startswith(("postgresql+asyncpg://", "sqlite+aiosqlite:///")):
+        return raw
+    raise StoreError(
+        "DATABASE_URL must start with postgresql:// or sqlite:/// "
+        "(leave it unset for a SQLite file in the working directory)"
+    )
+
+
+def redact(url: str) -> str:
+    return make_url(url).render_as_string(hide_password=True)
+
+
+@dataclass(frozen=True)
+class PracticeInfo:
+    id: int
+    name: str
+    zone: ZoneInfo
+    callback_number: str
+
+
+@dataclass(frozen=True)
+class AppointmentRow:
+    """An appointment as the operator and the agent see it."""
+
+    id: int
+    practice_id: int
+    patient_id: int
+    patient_name: str
+    patient_phone: str
+    provider_id: int
+    provider_name: str
+    type_name: str
+    minutes: int
+    start: datetime
+    end: datetime
+    status: str
+
+    def as_domain(self) -> Appointment:
+        return Appointment(
+            id=str(self.id),
+            patient_name=self.patient_name,
+            start=self.start,
+            end=self.end,
+            provider=self.provider_name,
+            status=self.status,  # type: ignore[arg-type]
+        )
+
+
+def _row(a: db.Appointment) -> AppointmentRow:
+    return AppointmentRow(
+        id=a.id,
+        practice_id=a.practice_id,
+        patient_id=a.patient_id,
+        patient_name=a.patient.name,
+        patient_phone=a.patient.phone,
+        provider_id=a.provider_id,
+        provider_name=a.provider.name,
+        type_name=a.type.name,
+        minutes=a.type.minutes,
+        start=a.start_at,
+        end=a.end_at,
+        status=a.status,
+    )
+
+
+def _sqlite_tuning(engine: AsyncEngine) -> None:
+    @event.listens_for(engine.sync_engine, "connect")
+    def _connect(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.isolation_level = None  # SQLAlchemy issues BEGIN itself (below)
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.close()
+
+    @event.listens_for(engine.sync_engine, "begin")
+    def _begin(conn: Any) -> None:
+        # A write transaction takes the database write lock before it reads anything.
+        immediate = conn.get_execution_options().get("write", False)
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+
+class Store:
+    """All access to the scheduling data. ``now`` is the clock (UTC-aware)."""
+
+    def __init__(self, url: str, *, now: Callable[[], datetime], echo: bool = False) -> None:
+        self.url = url
+        self._now = now
+        self.engine = create_async_engine(url, echo=echo)
+        self.dialect = self.engine.dialect.name
+        if self.dialect == "sqlite":
+            _sqlite_tuning(self.engine)
+        self._sessions = async_sessionmaker(self.engine, expire_on_commit=False)
+        # Same pool; connections it hands out begin with the write lock on SQLite.
+        self._writers = async_sessionmaker(
+            self.engine.execution_options(write=True), expire_on_commit=False
+        )
+
+    async def close(self) -> None:
+        await self.engine.dispose()
+
+    # -- lifecycle -------------------------------------------------------------------
+
+    async def ping(self) -> None:
+        """Raises StoreError with a clear reason when the database cannot be reached."""
+        try:
+            async with self.engine.connect() as conn:
+                await conn.execute(text("SELECT 1"))
+        except (SQLAlchemyError, OSError) as exc:
+            raise StoreError(f"cannot reach the database at {redact(self.url)}: {exc}") from None
+
+    async def upgrade(self) -> None:
+        """Create or migrate the schema to the latest revision (Alembic)."""
+        from alembic import command
+        from alembic.config import Config
+
+        cfg = Config()
+        cfg.set_main_option("script_location", "outbound_caller:migrations")
+        cfg.set_main_option("sqlalchemy.url", self.url.replace("%", "%%"))
+        try:
+            await asyncio.to_thread(command.upgrade, cfg, "head")
+        except (SQLAlchemyError, OSError) as exc:
+            raise StoreError(f"cannot migrate the database at {redact(self.url)}: {exc}") from None
+
+    @asynccontextmanager
+    async def _read(self) -> AsyncIterator[AsyncSession]:
+        try:
+            async with self._sessions() as session:
+                yield session
+        except SQLAlchemyError as exc:
+            logger.warning("schedule read failed: %s", type(exc).__name__)
+            raise ScheduleUnavailable("I can't reach the schedule right now.") from exc
+
+    @asynccontextmanager
+    async def _write(self) -> AsyncIterator[AsyncSession]:
+        """One transaction; everything in it commits together or not at all."""
+        try:
+            async with self._writers() as session, session.begin():
+                yield session
+        except IntegrityError as exc:
+            raise SlotUnavailable("That time was just taken.") from exc
+        except SchedulingError:
+            raise
+        except SQLAlchemyError as exc:
+            logger.warning("schedule write failed: %s", type(exc).__name__)
+            raise ScheduleUnavailable("I can't reach the schedule right now.") from exc
+
+    # -- reads -----------------------------------------------------------------------
+
+    async def practice(self, practice_id: int) -> PracticeInfo:
+        async with self._read() as s:
+            p = await s.get(db.Practice, practice_id)
+            if p is None:
+                raise StoreError(f"no practice with id {practice_id}")
+            return PracticeInfo(p.id, p.name, ZoneInfo(p.timezone), p.callback_number)
+
+    async def appointment(self, appointment_id: int) -> AppointmentRow:
+        async with self._read() as s:
+            a = await s.get(db.Appointment, appointment_id)
+            if a is None:
+                raise AppointmentNotFound("I can't find that appointment.")
+            return _row(a)
+
+    async def appointments(
+        self, *, day: date | None = None, status: str | None = None, zone: ZoneInfo | None = None
+    ) -> list[AppointmentRow]:
+        """Appointments, oldest first; ``day`` is read in ``zone`` (the practice's)."""
+        query = select(db.Appointment).order_by(db.Appointment.start_at, db.Appointment.id)
+        if status is not None:
+            query = query.where(db.Appointment.status == status)
+        if day is not None:
+            zone = zone or ZoneInfo("UTC")
+            lo = datetime.combine(day, datetime.min.time(), zone)
+            query = query.where(
+                db.Appointment.start_at >= lo, db.Appointment.start_at < lo + timedelta(days=1)
+            )
+        async with self._read() as s:
+            return [_row(a) for a in (await s.scalars(query)).all()]
+
+    async def availability(
+        self,
+        practice_id: int,
+        day: date,
+        *,
+        minutes: int,
+        provider_id: int | None = None,
+        step: timedelta = SLOT_STEP,
+    ) -> list[Slot]:
+        """Free slots on ``day`` for a visit of ``minutes`` with one provider, or any."""
+        now = self._now()
+        async with self._read() as s:
+            practice = await s.get(db.Practice, practice_id)
+            if practice is None:
+                raise StoreError(f"no practice with id {practice_id}")
+            zone = ZoneInfo(practice.timezone)
+            _check_day(day, now.astimezone(zone).date())
+            if any(c.day == day for c in practice.closed_dates):
+                return []
+            periods = [(h.opens, h.closes) for h in practice.hours if h.weekday == day.weekday()]
+            query = select(db.Provider).where(db.Provider.practice_id == practice_id)
+            if provider_id is not None:
+                query = query.where(db.Provider.id == provider_id)
+            providers = (await s.scalars(query.order_by(db.Provider.id))).all()
+            lo = datetime.combine(day, datetime.min.time(), zone) - timedelta(hours=12)
+            hi = lo + timedelta(hours=48)
+            booked = await s.execute(
+                select(
+                    db.Appointment.provider_id, db.Appointment.start_at, db.Appointment.end_at
+                ).where(
+                    db.Appointment.practice_id == practice_id,
+                    db.Appointment.status.in_(LIVE),
+                    db.Appointment.start_at < hi,
+                    db.Appointment.end_at > lo,
+                )
+            )
+            by_provider: dict[int, list[tuple[datetime, datetime]]] = {}
+            for pid, start, end in booked.all():
+                by_provider.setdefault(pid, []).append((_utc(start), _utc(end)))
+            days = [
+                ProviderDay(
+                    p.id,
+                    p.name,
+                    [(h.starts, h.ends) for h in p.hours if h.weekday == day.weekday()],
+                    by_provider.get(p.id, []),
+                )
+                for p in providers
+            ]
+        return free_slots(
+            day=day,
+            zone=zone,
+            practice_periods=periods,
+            providers=days,
+            duration=timedelta(minutes=minutes),
+            step=step,
+            now=now,
+        )
+
+    # -- writes ----------------------------------------------------------------------
+
+    async def confirm(self, appointment_id: int, *, by: str) -> AppointmentRow:
+        async with self._write() as s:
+            a = await self._locked_appointment(s, appointment_id)
+            if a.status == "cancelled":
+                raise SchedulingError(
+                    "That appointment was cancelled, so there is nothing to confirm."
+                )
+            self._history(s, a, "confirmed", new_status="confirmed", by=by)
+            a.status = "confirmed"
+            await s.flush()
+            return _row(a)
+
+    async def cancel(self, appointment_id: int, *, by: str) -> AppointmentRow:
+        async with self._write() as s:
+            a = await self._locked_appointment(s, appointment_id)
+            if a.status == "cancelled":
+                return _row(a)
+            self._history(s, a, "cancelled", new_status="cancelled", by=by)
+            a.status = "cancelled"
+            await s.flush()
+            return _row(a)
+
+    async def reschedule(self, appointment_id: int, slot_id: str, *, by: str) -> AppointmentRow:
+        """Move the appointment to the slot, atomically: the new time is taken and the old
+        one freed together, or nothing changes."""
+        provider_id, start = decode_slot_id(slot_id)
+        now = self._now()
+        async with self._write() as s:
+            a = await self._locked_appointment(s, appointment_id)
+            if a.status == "cancelled":
+                raise SchedulingError("That appointment was cancelled; I can't move it.")
+            provider = (
+                await s.scalars(
+                    select(db.Provider)
+                    .where(db.Provider.id == provider_id, db.Provider.practice_id == a.practice_id)
+                    .with_for_update()
+                )
+            ).one_or_none()
+            if provider is None:
+                raise InvalidRequest(
+                    "I don't have that time on my list; let me look the day up again."
+                )
+            practice = await s.get_one(db.Practice, a.practice_id)
+            zone = ZoneInfo(practice.timezone)
+            duration = a.end_at - a.start_at
+            day = start.astimezone(zone).date()
+            if start <= now:
+                raise SlotUnavailable("That time has already passed.")
+            if any(c.day == day for c in practice.closed_dates) or not fits(
+                start=start,
+                duration=duration,
+                day=day,
+                zone=zone,
+                practice_periods=[
+                    (h.opens, h.closes) for h in practice.hours if h.weekday == day.weekday()
+                ],
+                provider_periods=[
+                    (h.starts, h.ends) for h in provider.hours if h.weekday == day.weekday()
+                ],
+            ):
+                raise InvalidRequest(
+                    "I don't have that time on my list; let me look the day up again."
+                )
+            clash = await s.scalar(
+                select(db.Appointment.id)
+                .where(
+                    db.Appointment.provider_id == provider_id,
+                    db.Appointment.status.in_(LIVE),
+                    db.Appointment.id != a.id,
+                    db.Appointment.start_at < start + duration,
+                    db.Appointment.end_at > start,
+                )
+                .limit(1)
+            )
+            if clash is not None:
+                raise SlotUnavailable("That time was just taken.")
+            self._history(s, a, "rescheduled", new_start=start, new_status="rescheduled", by=by)
+            a.start_at, a.end_at = start, start + duration
+            a.provider_id = provider_id
+            a.status = "rescheduled"
+            await s.flush()
+            await s.refresh(a, ["provider"])
+            return _row(a)
+
+    async def _locked_appointment(self, s: AsyncSession, appointment_id: int) -> db.Appointment:
+        a = (
+            await s.scalars(
+                select(db.Appointment)
+                .where(db.Appointment.id == appointment_id)
+                .with_for_update(of=db.Appointment)
+            )
+        ).one_or_none()
+        if a is None:
+            raise AppointmentNotFound("I can't find that appointment.")
+        return a
+
+    def _history(
+        self,
+        s: AsyncSession,
+        a: db.Appointment,
+        action: str,
+        *,
+        new_start: datetime | None = None,
+        new_status: str | None = None,
+        by: str,
+    ) -> None:
+        s.add(
+            db.AppointmentChange(
+                appointment_id=a.id,
+                at=self._now(),
+                action=action,
+                old_start=a.start_at,
+                new_start=new_start or a.start_at,
+                old_status=a.status,
+                new_status=new_status,
+                by=by,
+            )
+        )
+
+    async def history(self, appointment_id: int) -> list[db.AppointmentChange]:
+        async with self._read() as s:
+            rows = await s.scalars(
+                select(db.AppointmentChange)
+                .where(db.AppointmentChange.appointment_id == appointment_id)
+                .order_by(db.AppointmentChange.id)
+            )
+            return list(rows.all())
+
+    def session(self) -> AsyncSession:
+        """A raw session, for seeding and importing."""
+        return self._sessions()
+
+
+def _utc(value: datetime) -> datetime:
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value
+
+
+def _check_day(day: date, today: date) -> None:
+    if day < today:
+        raise InvalidRequest("That day has already passed.")
+    if day > today + timedelta(days=MAX_DAYS_AHEAD):
+        raise InvalidRequest("I can only book up to four months ahead.")
+
+
+class StoreScheduler:
+    """The agent's view of the store: one practice, one patient, nothing else."""
+
+    def __init__(self, store: Store, *, practice_id: int, patient_id: int, by: str) -> None:
+        self._store = store
+        self._practice_id = practice_id
+        self._patient_id = patient_id
+        self._by = by
+
+    async def _own(self, appointment_id: str) -> AppointmentRow:
+        try:
+            row = await self._store.appointment(int(appointment_id))
+        except ValueError:
+            raise AppointmentNotFound("I can't find that appointment.") from None
+        if row.patient_id != self._patient_id or row.practice_id != self._practice_id:
+            raise AppointmentNotFound("I can't find that appointment.")
+        return row
+
+    async def get_appointment(self, appointment_id: str) -> Appointment:
+        return (await self._own(appointment_id)).as_domain()
+
+    async def availability(self, day: date, *, duration: timedelta) -> list[Slot]:
+        return await self._store.availability(
+            self._practice_id, day, minutes=int(duration.total_seconds() // 60)
+        )
+
+    async def confirm(self, appointment_id: str) -> Appointment:
+        row = await self._own(appointment_id)
+        return (await self._store.confirm(row.id, by=self._by)).as_domain()
+
+    async def reschedule(self, appointment_id: str, slot_id: str) -> Appointment:
+        row = await self._own(appointment_id)
+        return (await self._store.reschedule(row.id, slot_id, by=self._by)).as_domain()
+
+    async def cancel(self, appointment_id: str) -> Appointment:
+        row = await self._own(appointment_id)
+        return (await self._store.cancel(row.id, by=self._by)).as_domain()
