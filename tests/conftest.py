@@ -1,8 +1,11 @@
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable
+import itertools
+import os
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -16,6 +19,7 @@ from outbound_caller.call import Call
 from outbound_caller.outcome import CallRecord
 from outbound_caller.scheduling import Appointment, InMemoryScheduler
 from outbound_caller.scripted import Rule, ScriptedLLM
+from outbound_caller.store import Store
 from outbound_caller.telephony import Telephony
 
 NY = ZoneInfo("America/New_York")
@@ -134,3 +138,57 @@ async def start_call(telephony: Telephony) -> AsyncIterator[StartCall]:
     yield _start
     for s in sessions:
         await s.aclose()
+
+
+# -- the scheduling store on both backends ------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    from postgres import PostgresUnavailable, postgres_server
+
+    try:
+        with postgres_server() as url:
+            yield url
+    except PostgresUnavailable as exc:
+        pytest.fail(f"PostgreSQL could not be started: {exc}", pytrace=False)
+
+
+_db_counter = itertools.count()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+async def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[str]:
+    if request.param == "sqlite":
+        yield f"sqlite+aiosqlite:///{tmp_path / 'store.db'}"
+        return
+    import asyncpg
+
+    server = request.getfixturevalue("postgres_url")
+    name = f"t{os.getpid()}_{next(_db_counter)}"
+    admin = await asyncpg.connect(server)
+    try:
+        await admin.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await admin.close()
+    yield (
+        "postgresql+asyncpg://"
+        + server.removeprefix("postgresql://").rsplit("/", 1)[0]
+        + "/"
+        + name
+    )
+    admin = await asyncpg.connect(server)
+    try:
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        await admin.close()
+
+
+@pytest.fixture
+async def store(store_url: str) -> AsyncIterator[Store]:
+    s = Store(store_url, now=lambda: NOW.astimezone(UTC))
+    await s.upgrade()
+    try:
+        yield s
+    finally:
+        await s.close()

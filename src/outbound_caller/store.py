@@ -191,7 +191,7 @@ class Store:
         try:
             async with self._sessions() as session:
                 yield session
-        except SQLAlchemyError as exc:
+        except (SQLAlchemyError, OSError) as exc:
             logger.warning("schedule read failed: %s", type(exc).__name__)
             raise ScheduleUnavailable("I can't reach the schedule right now.") from exc
 
@@ -205,7 +205,7 @@ class Store:
             raise SlotUnavailable("That time was just taken.") from exc
         except SchedulingError:
             raise
-        except SQLAlchemyError as exc:
+        except (SQLAlchemyError, OSError) as exc:
             logger.warning("schedule write failed: %s", type(exc).__name__)
             raise ScheduleUnavailable("I can't reach the schedule right now.") from exc
 
