@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 from datetime import UTC, date, datetime, time, timedelta
 
 import pytest
@@ -81,7 +82,7 @@ async def test_daylight_saving_days_have_the_real_number_of_hours(
         await eve.close()
     assert len(found) == slots  # 00:00-04:00 local is 3, 4 or 5 real hours
     assert found[0].start == first_utc
-    assert all(b.start - a.start == timedelta(minutes=30) for a, b in zip(found, found[1:]))
+    assert all(b.start - a.start == timedelta(minutes=30) for a, b in itertools.pairwise(found))
 
 
 async def test_confirm_and_reschedule_change_the_row_and_write_history(store: Store) -> None:
@@ -123,11 +124,11 @@ async def test_cancel_frees_the_slot(store: Store) -> None:
 
 async def test_bad_slot_ids_and_taken_slots_change_nothing(store: Store) -> None:
     ids = await make_practice(store)
-    john_slot = [
+    john_slot = next(
         s
         for s in await store.availability(ids.practice, date(2026, 12, 3), minutes=30)
         if s.start == datetime(2026, 12, 3, 9, 30, tzinfo=NY)
-    ][0]
+    )
     await store.reschedule(ids.john_appt, john_slot.id, by="AJ_2")
     for bad in ("slot_nonsense", "tomorrow at 3", john_slot.id):
         with pytest.raises((InvalidRequest, SlotUnavailable)):
