@@ -130,7 +130,9 @@ async def test_a_slot_taken_meanwhile_gets_a_speakable_refusal(start_call: Start
     result.expect.next_event().is_function_call(name="confirm_appointment")
     output = result.expect.next_event().is_function_call_output().event().item
     assert output.is_error
-    assert output.output == "That time was just taken."
+    assert output.output.startswith("That time was just taken. Other open times that day: ")
+    assert "8:30 in the morning with Dr. Rivera (slot id slot_" in output.output
+    assert offered[0] not in output.output
     assert (await live.scheduler.get_appointment("appt-1")).start == datetime(
         2026, 12, 1, 14, 30, tzinfo=NY
     )
@@ -333,6 +335,7 @@ def test_no_tool_takes_a_patient_or_appointment_from_the_llm() -> None:
         "transfer_call",
         "end_call",
         "detected_answering_machine",
+        "cancel_appointment",
     ):
         params = set(inspect.signature(getattr(OutboundCaller, name)).parameters)
         assert params <= allowed, (name, params)

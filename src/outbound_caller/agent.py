@@ -17,10 +17,10 @@ from zoneinfo import ZoneInfo
 from livekit.agents import NOT_GIVEN, Agent, RunContext, ToolError, function_tool, llm
 
 from . import prompts
-from .errors import SchedulingError, TransferFailed
+from .errors import ScheduleUnavailable, SchedulingError, SlotUnavailable, TransferFailed
 from .outcome import CallRecord, CallStatus
 from .phone import mask
-from .scheduling import Appointment, Scheduler
+from .scheduling import Appointment, Scheduler, Slot
 from .speech import speak_date, speak_time, speak_when
 
 logger = logging.getLogger(__name__)
@@ -61,6 +61,7 @@ class CallState:
     appointment: Appointment | None = None
     transfer_to: str | None = None
     log_extra: dict[str, Any] = field(default_factory=dict)
+    last_day: date | None = None  # the day last looked up, for offering alternatives
 
     def today(self) -> date:
         return self.now().astimezone(self.practice.zone).date()
@@ -90,6 +91,12 @@ def build_opening(state: CallState) -> str:
         practice_name=state.practice.name,
         patient=state.patient_name or "the patient",
     )
+
+
+UNREACHABLE = (
+    "I can't reach the schedule right now. Apologise, say nothing was changed, and offer to "
+    "transfer them to the practice staff or have the office call them back."
+)
 
 
 def _interrupted(ctx: RunContext[CallState]) -> bool:
@@ -131,20 +138,44 @@ class OutboundCaller(Agent):
         duration = state.appointment.duration if state.appointment else DEFAULT_VISIT
         try:
             slots = await state.scheduler.availability(day, duration=duration)
+        except ScheduleUnavailable:
+            self._unreachable(state)
+            raise ToolError(UNREACHABLE) from None
         except SchedulingError as exc:
             raise ToolError(str(exc)) from None
+        state.last_day = day
         if not slots:
             return f"There are no open times on {speak_date(day)}. Offer to check another day."
+        return (
+            f"Open times on {speak_date(day)}: {self._listing(state, slots)}. Offer two or "
+            "three; to book one, call confirm_appointment with its slot id."
+        )
+
+    def _listing(self, state: CallState, slots: list[Slot]) -> str:
         zone = state.practice.zone
         shown = slots[:: max(1, len(slots) // MAX_SLOTS_SPOKEN)][:MAX_SLOTS_SPOKEN]
-        listed = "; ".join(
+        return "; ".join(
             f"{speak_time(s.start.astimezone(zone))} with {s.provider} (slot id {s.id})"
             for s in shown
         )
-        return (
-            f"Open times on {speak_date(day)}: {listed}. Offer two or three; to book one, "
-            "call confirm_appointment with its slot id."
-        )
+
+    def _unreachable(self, state: CallState) -> None:
+        state.record.errors.append("schedule unavailable")
+        logger.warning("schedule unavailable", extra=state.log_extra)
+
+    async def _alternatives(self, state: CallState, taken: str) -> str:
+        """The refusal for a slot that was just taken, with other times that day."""
+        if state.last_day is None or state.appointment is None:
+            return taken
+        try:
+            slots = await state.scheduler.availability(
+                state.last_day, duration=state.appointment.duration
+            )
+        except SchedulingError:
+            return taken
+        if not slots:
+            return f"{taken} There are no other open times that day."
+        return f"{taken} Other open times that day: {self._listing(state, slots)}."
 
     @function_tool
     async def confirm_appointment(
@@ -169,6 +200,11 @@ class OutboundCaller(Agent):
                 after = await state.scheduler.reschedule(before.id, slot_id.strip())
             else:
                 after = await state.scheduler.confirm(before.id)
+        except ScheduleUnavailable:
+            self._unreachable(state)
+            raise ToolError(UNREACHABLE) from None
+        except SlotUnavailable as exc:
+            raise ToolError(await self._alternatives(state, str(exc))) from None
         except SchedulingError as exc:
             raise ToolError(str(exc)) from None
         state.appointment = after
@@ -181,6 +217,28 @@ class OutboundCaller(Agent):
         state.record.changes.append(f"confirmed {after.start.isoformat()}")
         self._log("appointment confirmed", appointment_id=after.id)
         return f"Confirmed: {speak_when(after.start, zone)} with {after.provider}."
+
+    @function_tool
+    async def cancel_appointment(self, ctx: RunContext[CallState]) -> str:
+        """Cancel the patient's appointment. Only after they have clearly asked to cancel
+        and said no to moving it to another time."""
+        state = self._used(ctx, "cancel_appointment")
+        if state.appointment is None:
+            raise ToolError("There is no appointment on file for this patient.")
+        if _interrupted(ctx):
+            return "The patient interrupted; nothing was changed. Ask again."
+        ctx.disallow_interruptions()
+        try:
+            after = await state.scheduler.cancel(state.appointment.id)
+        except ScheduleUnavailable:
+            self._unreachable(state)
+            raise ToolError(UNREACHABLE) from None
+        except SchedulingError as exc:
+            raise ToolError(str(exc)) from None
+        state.appointment = after
+        state.record.changes.append(f"cancelled {after.start.isoformat()}")
+        self._log("appointment cancelled", appointment_id=after.id)
+        return f"Cancelled the appointment on {speak_when(after.start, state.practice.zone)}."
 
     @function_tool
     async def transfer_call(self, ctx: RunContext[CallState]) -> str:

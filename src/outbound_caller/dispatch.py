@@ -15,7 +15,7 @@ import json
 from datetime import datetime
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from .errors import MetadataError
 from .phone import to_e164
@@ -37,6 +37,9 @@ class DispatchMetadata(BaseModel):
             not use a name.
         appointment_time: the patient's current appointment (ISO 8601 with an
             offset); ``None`` means the agent has no appointment on file.
+        appointment_id: an appointment in the scheduling store; the agent then loads
+            the patient and the appointment from the store (and the inline fields
+            must not be given).
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True)
@@ -45,6 +48,17 @@ class DispatchMetadata(BaseModel):
     transfer_to: str | None = None
     patient_name: Annotated[str, Field(min_length=1, max_length=100)] | None = None
     appointment_time: datetime | None = None
+    appointment_id: Annotated[int, Field(gt=0, lt=2**31, strict=True)] | None = None
+
+    @model_validator(mode="after")
+    def _one_source(self) -> DispatchMetadata:
+        if self.appointment_id is not None and (
+            self.patient_name is not None or self.appointment_time is not None
+        ):
+            raise ValueError(
+                "give either appointment_id (from the store) or patient_name/appointment_time"
+            )
+        return self
 
     @field_validator("phone_number", "transfer_to")
     @classmethod

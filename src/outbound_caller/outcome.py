@@ -46,6 +46,7 @@ class CallRecord:
     transferred: bool = False
     tools_used: list[str] = field(default_factory=list)
     changes: list[str] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
 
     @property
     def duration_seconds(self) -> float | None:
@@ -62,4 +63,5 @@ class CallRecord:
             "transferred": self.transferred,
             "tools_used": list(self.tools_used),
             "changes": list(self.changes),
+            "errors": list(self.errors),
         }

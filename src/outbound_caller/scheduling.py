@@ -57,6 +57,8 @@ class Scheduler(Protocol):
 
     async def reschedule(self, appointment_id: str, slot_id: str) -> Appointment: ...
 
+    async def cancel(self, appointment_id: str) -> Appointment: ...
+
 
 WorkingHours = Mapping[int, list[tuple[time, time]]]
 """Weekday (Monday is 0) to the open periods of that day, in the practice's zone."""
@@ -135,6 +137,12 @@ class InMemoryScheduler:
         )
         self._appointments[appt.id] = moved
         return moved
+
+    async def cancel(self, appointment_id: str) -> Appointment:
+        appt = await self.get_appointment(appointment_id)
+        cancelled = replace(appt, status="cancelled")
+        self._appointments[appt.id] = cancelled
+        return cancelled
 
     def _candidates(self, day: date, duration: timedelta) -> Iterable[Slot]:
         now = self._now()
