@@ -9,13 +9,14 @@ from types import SimpleNamespace
 
 import pytest
 
-from conftest import LOG, PATIENT_PHONE, TRANSFER_TO, StartCall
+from conftest import LOG, NOW, PATIENT_PHONE, TRANSFER_TO, StartCall
 from helpers import eventually, run_bare
 from livekit_stub import LiveKitStub
 from outbound_caller.config import load_settings
 from outbound_caller.dispatch import AGENT_NAME, parse_metadata
+from outbound_caller.lookup import inline_context
 from outbound_caller.scripted import Rule, ToolCall, Turn
-from outbound_caller.worker import inline_scheduler, main, prewarm, server
+from outbound_caller.worker import main, prewarm, server
 from test_config import GOOD
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -84,13 +85,17 @@ async def test_inline_metadata_gives_the_agent_an_appointment() -> None:
         '{"phone_number": "+14155550123", "patient_name": "Jane Doe",'
         ' "appointment_time": "2026-12-01T14:30:00-05:00"}'
     )
-    scheduler, appointment = inline_scheduler(settings, meta)
+    context = inline_context(settings, meta, now=lambda: NOW)
+    appointment = context.appointment
     assert appointment is not None
-    assert appointment.patient_name == "Jane Doe"
+    assert context.patient_name == "Jane Doe"
+    assert context.practice.name == "Bright Smile Dental"
     assert appointment.start.isoformat() == "2026-12-01T19:30:00+00:00"
-    assert await scheduler.get_appointment(appointment.id) == appointment
-    _, none = inline_scheduler(settings, parse_metadata('{"phone_number": "+14155550123"}'))
-    assert none is None
+    assert await context.scheduler.get_appointment(appointment.id) == appointment
+    bare = inline_context(
+        settings, parse_metadata('{"phone_number": "+14155550123"}'), now=lambda: NOW
+    )
+    assert bare.appointment is None
 
 
 async def test_call_logs_carry_job_and_room_but_no_numbers_or_words(

@@ -173,16 +173,40 @@ class Store:
         except (SQLAlchemyError, OSError) as exc:
             raise StoreError(f"cannot reach the database at {redact(self.url)}: {exc}") from None
 
-    async def upgrade(self) -> None:
-        """Create or migrate the schema to the latest revision (Alembic)."""
-        from alembic import command
+    def _alembic_config(self) -> Any:
         from alembic.config import Config
 
         cfg = Config()
         cfg.set_main_option("script_location", "outbound_caller:migrations")
         cfg.set_main_option("sqlalchemy.url", self.url.replace("%", "%%"))
+        return cfg
+
+    async def check(self) -> None:
+        """Reachable and migrated to the latest revision, or StoreError saying what to do."""
+        from alembic.migration import MigrationContext
+        from alembic.script import ScriptDirectory
+
+        await self.ping()
+        head = ScriptDirectory.from_config(self._alembic_config()).get_current_head()
         try:
-            await asyncio.to_thread(command.upgrade, cfg, "head")
+            async with self.engine.connect() as conn:
+                current = await conn.run_sync(
+                    lambda c: MigrationContext.configure(c).get_current_revision()
+                )
+        except (SQLAlchemyError, OSError) as exc:
+            raise StoreError(f"cannot read the database at {redact(self.url)}: {exc}") from None
+        if current != head:
+            raise StoreError(
+                f"the database at {redact(self.url)} is not at the latest schema "
+                f"(found {current or 'none'}, need {head}); run `outbound-caller db upgrade`"
+            )
+
+    async def upgrade(self) -> None:
+        """Create or migrate the schema to the latest revision (Alembic)."""
+        from alembic import command
+
+        try:
+            await asyncio.to_thread(command.upgrade, self._alembic_config(), "head")
         except (SQLAlchemyError, OSError) as exc:
             raise StoreError(f"cannot migrate the database at {redact(self.url)}: {exc}") from None
 

@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import sys
@@ -17,11 +18,12 @@ from typing import Any
 from livekit.agents import AgentServer, JobContext, JobProcess, cli
 from livekit.plugins import silero
 
-from .agent import CallState, OutboundCaller, Practice, build_opening
+from .agent import CallState, OutboundCaller, build_opening
 from .call import Call
 from .config import ENV_FILE, Settings, load_settings, read_env_file
 from .dispatch import AGENT_NAME, DispatchMetadata, parse_metadata
 from .errors import ConfigError, MetadataError, ModelFilesMissing
+from .lookup import inline_context, store_context
 from .outcome import CallRecord
 from .phone import mask
 from .pipeline import (
@@ -31,7 +33,7 @@ from .pipeline import (
     register_english_runner,
     session_start_options,
 )
-from .scheduling import Appointment, InMemoryScheduler
+from .store import DEFAULT_SQLITE_FILE, Store, StoreError, database_url
 from .telephony import Telephony
 
 logger = logging.getLogger(__name__)
@@ -50,29 +52,6 @@ server = AgentServer(setup_fnc=prewarm, drain_timeout=DRAIN_TIMEOUT_S)
 
 def now_utc() -> datetime:
     return datetime.now(UTC)
-
-
-def inline_scheduler(
-    settings: Settings, meta: DispatchMetadata
-) -> tuple[InMemoryScheduler, Appointment | None]:
-    """A schedule built from the metadata alone, for callers without a store."""
-    appointment = None
-    if meta.appointment_time is not None:
-        start = meta.appointment_time.astimezone(UTC)
-        appointment = Appointment(
-            id="inline",
-            patient_name=meta.patient_name,
-            start=start,
-            end=start + timedelta(minutes=30),
-            provider="your dentist",
-        )
-    scheduler = InMemoryScheduler(
-        zone=settings.zone,
-        now=now_utc,
-        providers=["your dentist"],
-        appointments=[appointment] if appointment else [],
-    )
-    return scheduler, appointment
 
 
 def console_metadata(settings: Settings) -> str:
@@ -102,8 +81,21 @@ async def entrypoint(ctx: JobContext) -> None:
         ctx.shutdown(reason="invalid dispatch")
         return
 
+    store: Store | None = None
+    try:
+        if meta.appointment_id is not None:
+            store = Store(database_url(os.environ), now=now_utc)
+            context = await store_context(store, meta, by=ctx.job.id)
+        else:
+            context = inline_context(settings, meta, now=now_utc)
+    except (MetadataError, StoreError) as exc:
+        logger.error("not dialing: %s", exc, extra=extra)
+        if store is not None:
+            await store.close()
+        ctx.shutdown(reason="invalid dispatch")
+        return
+
     record = CallRecord(started_at=now_utc())
-    scheduler, appointment = inline_scheduler(settings, meta)
     telephony = Telephony(
         ctx.api,
         room_name=ctx.job.room.name,
@@ -115,13 +107,13 @@ async def entrypoint(ctx: JobContext) -> None:
     session = build_session(settings, vad_model=ctx.proc.userdata["vad"])
     call = Call(telephony=telephony, session=session, record=record, now=now_utc, log_extra=extra)
     state = CallState(
-        practice=Practice(settings.practice_name, settings.zone, settings.practice_callback_number),
-        scheduler=scheduler,
+        practice=context.practice,
+        scheduler=context.scheduler,
         line=call,
         record=record,
         now=now_utc,
-        patient_name=meta.patient_name,
-        appointment=appointment,
+        patient_name=context.patient_name,
+        appointment=context.appointment,
         transfer_to=meta.transfer_to,
         log_extra=extra,
     )
@@ -129,6 +121,8 @@ async def entrypoint(ctx: JobContext) -> None:
 
     async def _on_shutdown(reason: str) -> None:
         await call.hang_up(f"job shutdown: {reason}")
+        if store is not None:
+            await store.close()
 
     ctx.add_shutdown_callback(_on_shutdown)
     session.on("close", lambda ev: ctx.shutdown(reason=f"session closed: {ev.reason}"))
@@ -163,6 +157,32 @@ class _DropDeprecationNotices(logging.Filter):
         )
 
 
+def check_store(env: MutableMapping[str, str]) -> str | None:
+    """Check the scheduling store before taking calls. Without DATABASE_URL and without
+    the default SQLite file there is no store: returns a note, calls use inline metadata.
+
+    Raises:
+        StoreError: the store is unreachable or not migrated.
+    """
+    url = database_url(env)
+    if not env.get("DATABASE_URL", "").strip() and not Path(DEFAULT_SQLITE_FILE).exists():
+        return (
+            f"no scheduling store ({DEFAULT_SQLITE_FILE} not found, DATABASE_URL unset): "
+            "dispatches with appointment_id will be refused; run `outbound-caller db upgrade` "
+            "to create one"
+        )
+
+    async def _check() -> None:
+        store = Store(url, now=now_utc)
+        try:
+            await store.check()
+        finally:
+            await store.close()
+
+    asyncio.run(_check())
+    return None
+
+
 def _fail(message: str) -> int:
     print(f"outbound-caller: {message}", file=sys.stderr)
     return 2
@@ -191,6 +211,12 @@ def main(argv: Sequence[str] | None = None, environ: MutableMapping[str, str] | 
             check_turn_detector(settings.turn_detection, cache_dir=env.get("HF_HUB_CACHE"))
         except (ConfigError, ModelFilesMissing) as exc:
             return _fail(f"{exc}\n(settings come from the environment and {ENV_FILE})")
+        try:
+            note = check_store(env)
+        except StoreError as exc:
+            return _fail(str(exc))
+        if note:
+            print(f"outbound-caller: {note}", file=sys.stderr)
         if settings.turn_detection == "english":
             register_english_runner()
 
