@@ -1,7 +1,8 @@
 """The offline demo: one complete call with no accounts and no network.
 
-The real agent class, its real tools and the real scheduling code run inside a real
-``AgentSession`` in text mode. A scripted callee asks to move the appointment, and a
+The real agent class, its real tools and the real scheduling store (a SQLite file by
+default, seeded with the demo practice when empty) run inside a real ``AgentSession`` in
+text mode. A scripted callee asks to move the appointment, and a
 scripted LLM stands in for GPT-4o (or, with ``live_llm``, the real model answers).
 """
 
@@ -10,7 +11,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -23,18 +24,19 @@ from livekit.agents.voice.run_result import (
     RunResult,
 )
 
-from .agent import CallState, OutboundCaller, Practice
+from .agent import CallState, OutboundCaller
+from .dispatch import DispatchMetadata
+from .errors import OutboundCallerError
+from .lookup import CallContext, store_context
 from .outcome import CallRecord, CallStatus
-from .scheduling import Appointment, InMemoryScheduler
 from .scripted import Rule, ScriptedLLM, ToolCall, Turn
+from .seed import seed_demo
 from .speech import speak_date, speak_when
-
-PRACTICE = Practice("Bright Smile Dental", ZoneInfo("America/New_York"), "+14155550100")
-PATIENT = "Jane Doe"
+from .store import DEFAULT_SQLITE_FILE, AppointmentRow, Store, redact
 
 CALLEE_LINES = [
     "Hello?",
-    "Yes, this is Jane.",
+    "Yes, this is {first_name}.",
     "Actually, could we move it to {day_name} instead?",
     "The last one, please.",
     "No, that's all. Thanks, bye!",
@@ -54,43 +56,18 @@ class DemoLine:
         self.events.append(f"hung up ({reason})")
 
 
-def demo_schedule(now: datetime) -> tuple[InMemoryScheduler, Appointment, date]:
-    zone = PRACTICE.zone
-    today = now.astimezone(zone).date()
-    first = today + timedelta(days=1)
-    while first.weekday() >= 5:
-        first += timedelta(days=1)
-    start = datetime.combine(first, time(14, 30), zone).astimezone(UTC)
-    appointment = Appointment(
-        "appt-1001", PATIENT, start, start + timedelta(minutes=30), "Dr. Rivera"
-    )
-    other_day = first + timedelta(days=2)  # another weekday, later that week or the next
-    while other_day.weekday() >= 5:
-        other_day += timedelta(days=1)
-    booked = [
-        Appointment(
-            f"appt-{2000 + i}",
-            "another patient",
-            datetime.combine(other_day, t, zone).astimezone(UTC),
-            datetime.combine(other_day, t, zone).astimezone(UTC) + timedelta(minutes=30),
-            "Dr. Rivera",
-        )
-        for i, t in enumerate([time(9, 0), time(10, 30), time(13, 0), time(15, 30)])
-    ]
-    scheduler = InMemoryScheduler(
-        zone=zone, now=lambda: now, providers=["Dr. Rivera"], appointments=[appointment, *booked]
-    )
-    return scheduler, appointment, other_day
-
-
 SLOT = re.compile(
     r"(\d{1,2}(?::\d\d)? in the (?:morning|afternoon|evening)|noon) with "
     r"([^()]+?) \(slot id (slot_\w+)\)"
 )
 
 
-def demo_llm(appointment: Appointment, other_day: date) -> ScriptedLLM:
+def demo_llm(context: CallContext, other_day: date) -> ScriptedLLM:
     """The script GPT-4o's part follows in the demo."""
+    assert context.appointment is not None
+    appointment = context.appointment
+    name = context.patient_name or "there"
+    first = name.split()[0]
     offered: list[tuple[str, str]] = []
 
     def offer(output: str) -> Turn:
@@ -104,20 +81,20 @@ def demo_llm(appointment: Appointment, other_day: date) -> ScriptedLLM:
     def book(_: str) -> Turn:
         return Turn("", (ToolCall("confirm_appointment", {"slot_id": offered[-1][1]}),))
 
-    when = speak_when(appointment.start, PRACTICE.zone)
+    when = speak_when(appointment.start, context.practice.zone)
     return ScriptedLLM(
         [
             Rule(
                 r"^hello",
                 Turn(
                     f"Hi, this is the automated scheduling assistant calling from "
-                    f"{PRACTICE.name}. Am I speaking with {PATIENT}?"
+                    f"{context.practice.name}. Am I speaking with {name}?"
                 ),
             ),
             Rule(
-                r"this is jane",
+                r"^yes, this is",
                 Turn(
-                    f"Thanks, Jane. I'm calling about your appointment on {when} with "
+                    f"Thanks, {first}. I'm calling about your appointment on {when} with "
                     f"{appointment.provider}. Can you still make it?"
                 ),
             ),
@@ -128,7 +105,7 @@ def demo_llm(appointment: Appointment, other_day: date) -> ScriptedLLM:
             Rule(r"^look_up_availability ->", offer),
             Rule(r"the last one", book),
             Rule(
-                r"^confirm_appointment -> moved and confirmed: (.*)\.$",
+                r"^confirm_appointment -> moved and confirmed: ",
                 lambda out: Turn(
                     "Done! You're now booked for "
                     + out.split("Moved and confirmed: ", 1)[1].rstrip(".")
@@ -136,15 +113,15 @@ def demo_llm(appointment: Appointment, other_day: date) -> ScriptedLLM:
                 ),
             ),
             Rule(r"that's all", Turn("", (ToolCall("end_call", {"reason": "completed"}),))),
-            Rule(r"^end_call ->", Turn("Thanks, Jane. Have a great day. Goodbye!")),
+            Rule(r"^end_call ->", Turn(f"Thanks, {first}. Have a great day. Goodbye!")),
         ]
     )
 
 
-def describe(appointment: Appointment) -> str:
+def describe(row: AppointmentRow, zone: ZoneInfo) -> str:
     return (
-        f"{appointment.id}  {appointment.start.astimezone(PRACTICE.zone):%a %Y-%m-%d %H:%M %Z}"
-        f"  {appointment.provider}  status={appointment.status}"
+        f"#{row.id}  {row.start.astimezone(zone):%a %Y-%m-%d %H:%M %Z}  {row.patient_name}  "
+        f"{row.provider_name}  {row.type_name}  status={row.status}"
     )
 
 
@@ -158,52 +135,77 @@ def format_event(event: RunEvent) -> str | None:
     return None
 
 
+class DemoUnavailable(OutboundCallerError):
+    """The demo has nothing left to call about."""
+
+
+async def next_appointment(store: Store, now: datetime) -> AppointmentRow:
+    for row in await store.appointments(status="scheduled"):
+        if row.start > now + timedelta(hours=12):
+            return row
+    raise DemoUnavailable(
+        "no scheduled appointments left to call about in this database; delete "
+        f"{DEFAULT_SQLITE_FILE} (or point DATABASE_URL at a fresh one) to start over"
+    )
+
+
 async def run_demo(
+    store: Store,
     *,
-    now: datetime | None = None,
+    now: datetime,
     model: llm.LLM[Any] | None = None,
     out: Callable[[str], Any] = print,
 ) -> CallState:
-    """Play the demo call, printing it turn by turn; returns the call's final state."""
-    now = now or datetime.now(UTC)
-    scheduler, appointment, other_day = demo_schedule(now)
+    """Play the demo call against ``store`` (seeding the demo practice into an empty one),
+    printing it turn by turn; returns the call's final state."""
+    await store.upgrade()
+    practice_id = await seed_demo(store, today=now.date())
+    info = await store.practice(practice_id)
+    row = await next_appointment(store, now)
+    meta = DispatchMetadata(phone_number=row.patient_phone, appointment_id=row.id)
+    context = await store_context(store, meta, by="demo")
+    other_day = row.start.astimezone(info.zone).date() + timedelta(days=2)
+    while other_day.weekday() >= 5:
+        other_day += timedelta(days=1)
+
     line = DemoLine()
     record = CallRecord(started_at=now, status=CallStatus.ANSWERED, answered_at=now)
     state = CallState(
-        practice=PRACTICE,
-        scheduler=scheduler,
+        practice=context.practice,
+        scheduler=context.scheduler,
         line=line,
         record=record,
         now=lambda: now,
-        patient_name=PATIENT,
-        appointment=appointment,
-        transfer_to="+14155550199",
+        patient_name=context.patient_name,
+        appointment=context.appointment,
+        transfer_to=None,
     )
     if model is None:
         out(
             "LLM: a scripted stand-in for GPT-4o (no network, no accounts); "
-            "the agent, its tools and the scheduling code are the real ones."
+            "the agent, its tools and the scheduling store are the real ones."
         )
-        model = demo_llm(appointment, other_day)
+        model = demo_llm(context, other_day)
     else:
         out(f"LLM: {model.model} (live, text mode)")
-    before = appointment
-    out(f"\nAppointment before the call: {describe(before)}\n")
+    out(f"Store: {redact(store.url)}")
+    out(f"\nAppointment before the call: {describe(row, info.zone)}\n")
 
+    first_name = (context.patient_name or "").split(" ")[0]
     async with AgentSession[CallState](llm=model, userdata=state) as session:
         await session.start(OutboundCaller(state))
-        for line_text in CALLEE_LINES:
-            said = line_text.format(day_name=speak_date(other_day))
+        for text in CALLEE_LINES:
+            said = text.format(first_name=first_name, day_name=speak_date(other_day))
             out(f"callee:  {said}")
             result: RunResult[None] = await session.run(user_input=said)
             for event in result.events:
-                if (text := format_event(event)) is not None:
-                    out(text)
+                if (shown := format_event(event)) is not None:
+                    out(shown)
             if line.events and line.events[-1].startswith("hung up"):
                 break
     for note in line.events:
         out(f"[line] {note}")
-    after = state.appointment or before
-    out(f"\nAppointment after the call:  {describe(after)}")
+    after = await store.appointment(row.id)
+    out(f"\nAppointment after the call:  {describe(after, info.zone)}")
     out(f"Outcome: {record.status.value}; tools used: {', '.join(record.tools_used)}")
     return state

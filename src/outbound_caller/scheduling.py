@@ -22,6 +22,11 @@ Clock = Callable[[], datetime]
 MAX_DAYS_AHEAD = 120
 
 
+def utc_now() -> datetime:
+    """The real clock. Logic takes a clock argument; only entry points pass this one."""
+    return datetime.now(UTC)
+
+
 @dataclass(frozen=True)
 class Slot:
     """A bookable time. ``id`` is opaque and stable: the LLM passes it back verbatim."""

@@ -109,7 +109,7 @@ async def seed_demo(store: Store, *, today: date, rng_seed: int = 7) -> int:
                         length = timedelta(minutes=kind.minutes)
                         if slot + length > end_of_period:
                             break
-                        if rng.random() < 0.35 and (provider.id, slot) not in taken:
+                        if rng.random() < 0.25 and (provider.id, slot) not in taken:
                             taken.add((provider.id, slot))
                             s.add(
                                 db.Appointment(
