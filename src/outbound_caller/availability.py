@@ -7,11 +7,11 @@ arithmetic after that is in UTC.
 
 from __future__ import annotations
 
-import base64
-import struct
+from bisect import bisect_left
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
+from itertools import accumulate
 from zoneinfo import ZoneInfo
 
 from .errors import InvalidRequest
@@ -48,19 +48,18 @@ def encode_slot_id(provider_id: int, start: datetime) -> str:
     check it against the database without remembering what it offered. Neighbouring
     slots get unrelated-looking ids, so they are hard to mix up."""
     minutes = int(start.astimezone(UTC).timestamp() // 60)
-    value = _scramble((provider_id << 32) | minutes, _MIX)
-    return "slot_" + base64.b32encode(struct.pack(">Q", value)).decode().rstrip("=").lower()
+    return f"slot_{_scramble((provider_id << 32) | minutes, _MIX):016x}"
 
 
 def decode_slot_id(slot_id: str) -> tuple[int, datetime]:
     """Raises InvalidRequest for anything that is not a slot id this code made."""
-    text = slot_id.strip()
-    body = text[5:].upper()
-    if not text.startswith("slot_") or len(body) != 13:
+    text = slot_id.strip().lower()
+    body = text[5:]
+    if not text.startswith("slot_") or len(body) != 16:
         raise InvalidRequest(_BAD_SLOT)
     try:
-        (value,) = struct.unpack(">Q", base64.b32decode(body + "==="))
-    except (ValueError, struct.error):
+        value = int(body, 16)
+    except ValueError:
         raise InvalidRequest(_BAD_SLOT) from None
     plain = _scramble(value, _UNMIX)
     provider_id, minutes = plain >> 32, plain & 0xFFFFFFFF
@@ -100,19 +99,34 @@ def free_slots(
     now: datetime,
 ) -> list[Slot]:
     """Every start on ``day`` where ``duration`` fits inside a period that both the practice
-    and the provider work, overlaps no booking, and begins after ``now``; sorted by time."""
+    and the provider work, overlaps no booking, and begins after ``now``; sorted by time.
+
+    Works in whole seconds since the epoch: a candidate [t, t + d) overlaps a booking
+    exactly when the latest end among bookings starting before t + d is after t.
+    """
+    length, stride = int(duration.total_seconds()), int(step.total_seconds())
+    now_s = now.timestamp()
     slots: list[Slot] = []
     for provider in providers:
+        busy = sorted((int(b0.timestamp()), int(b1.timestamp())) for b0, b1 in provider.bookings)
+        starts = [b0 for b0, _ in busy]
+        latest_end = list(accumulate((b1 for _, b1 in busy), max))
         for opens, closes in intersect(practice_periods, provider.periods):
-            start, end = localize(day, opens, zone), localize(day, closes, zone)
-            t = start
-            while t + duration <= end:
-                s_end = t + duration
-                if t > now and not any(b0 < s_end and t < b1 for b0, b1 in provider.bookings):
+            t = int(localize(day, opens, zone).timestamp())
+            end = int(localize(day, closes, zone).timestamp())
+            while t + length <= end:
+                k = bisect_left(starts, t + length)
+                if t > now_s and (k == 0 or latest_end[k - 1] <= t):
+                    begin = datetime.fromtimestamp(t, UTC)
                     slots.append(
-                        Slot(encode_slot_id(provider.provider_id, t), t, s_end, provider.name)
+                        Slot(
+                            encode_slot_id(provider.provider_id, begin),
+                            begin,
+                            begin + duration,
+                            provider.name,
+                        )
                     )
-                t += step
+                t += stride
     slots.sort(key=lambda s: (s.start, s.provider))
     return slots
 

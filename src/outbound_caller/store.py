@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time as time_module
 from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -28,7 +29,7 @@ from sqlalchemy.ext.asyncio import (
 )
 
 from . import schema as db
-from .availability import ProviderDay, decode_slot_id, fits, free_slots
+from .availability import ProviderDay, decode_slot_id, fits, free_slots, localize
 from .errors import (
     AppointmentNotFound,
     InvalidRequest,
@@ -43,6 +44,8 @@ logger = logging.getLogger(__name__)
 
 DEFAULT_SQLITE_FILE = "outbound-caller.db"
 SLOT_STEP = timedelta(minutes=15)
+CONFIG_TTL = 60.0  # seconds a worker may use cached hours/providers for lookups
+MAX_VISIT = timedelta(minutes=480)  # the longest appointment type the schema allows
 LIVE = ("scheduled", "confirmed", "rescheduled")
 
 
@@ -144,6 +147,18 @@ def _sqlite_tuning(engine: AsyncEngine) -> None:
         conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
 
+@dataclass(frozen=True)
+class PracticeSetup:
+    zone: ZoneInfo
+    hours: list[tuple[int, time, time]]
+    closed: set[date]
+    providers: list[tuple[int, str, list[tuple[int, time, time]]]]
+
+
+def _monotonic() -> float:
+    return time_module.monotonic()
+
+
 class Store:
     """All access to the scheduling data. ``now`` is the clock (UTC-aware)."""
 
@@ -155,6 +170,7 @@ class Store:
         if self.dialect == "sqlite":
             _sqlite_tuning(self.engine)
         self._sessions = async_sessionmaker(self.engine, expire_on_commit=False)
+        self._setups: dict[int, tuple[float, PracticeSetup]] = {}
         # Same pool; connections it hands out begin with the write lock on SQLite.
         self._writers = async_sessionmaker(
             self.engine.execution_options(write=True), expire_on_commit=False
@@ -265,6 +281,35 @@ class Store:
         async with self._read() as s:
             return [_row(a) for a in (await s.scalars(query)).all()]
 
+    async def _setup(self, s: AsyncSession, practice_id: int) -> PracticeSetup:
+        """The practice's hours, closed dates and providers: cached for CONFIG_TTL, since
+        they change rarely. Bookings are never cached, and every write re-checks all of it
+        inside its transaction."""
+        cached = self._setups.get(practice_id)
+        now = _monotonic()
+        if cached is not None and now - cached[0] < CONFIG_TTL:
+            return cached[1]
+        practice = await s.get(db.Practice, practice_id)
+        if practice is None:
+            raise StoreError(f"no practice with id {practice_id}")
+        providers = (
+            await s.scalars(
+                select(db.Provider)
+                .where(db.Provider.practice_id == practice_id)
+                .order_by(db.Provider.id)
+            )
+        ).all()
+        setup = PracticeSetup(
+            zone=ZoneInfo(practice.timezone),
+            hours=[(h.weekday, h.opens, h.closes) for h in practice.hours],
+            closed={c.day for c in practice.closed_dates},
+            providers=[
+                (p.id, p.name, [(h.weekday, h.starts, h.ends) for h in p.hours]) for p in providers
+            ],
+        )
+        self._setups[practice_id] = (now, setup)
+        return setup
+
     async def availability(
         self,
         practice_id: int,
@@ -277,47 +322,45 @@ class Store:
         """Free slots on ``day`` for a visit of ``minutes`` with one provider, or any."""
         now = self._now()
         async with self._read() as s:
-            practice = await s.get(db.Practice, practice_id)
-            if practice is None:
-                raise StoreError(f"no practice with id {practice_id}")
-            zone = ZoneInfo(practice.timezone)
-            _check_day(day, now.astimezone(zone).date())
-            if any(c.day == day for c in practice.closed_dates):
+            setup = await self._setup(s, practice_id)
+            _check_day(day, now.astimezone(setup.zone).date())
+            if day in setup.closed:
                 return []
-            periods = [(h.opens, h.closes) for h in practice.hours if h.weekday == day.weekday()]
-            query = select(db.Provider).where(db.Provider.practice_id == practice_id)
-            if provider_id is not None:
-                query = query.where(db.Provider.id == provider_id)
-            providers = (await s.scalars(query.order_by(db.Provider.id))).all()
-            lo = datetime.combine(day, datetime.min.time(), zone) - timedelta(hours=12)
-            hi = lo + timedelta(hours=48)
-            booked = await s.execute(
+            weekday = day.weekday()
+            providers = [
+                (pid, name, [(a, b) for d, a, b in hours if d == weekday])
+                for pid, name, hours in setup.providers
+                if provider_id is None or pid == provider_id
+            ]
+            providers = [p for p in providers if p[2]]
+            if not providers:
+                return []
+            lo = localize(day, time(0), setup.zone)
+            hi = localize(day + timedelta(days=1), time(0), setup.zone)
+            booked = await (await s.connection()).execute(
                 select(
                     db.Appointment.provider_id, db.Appointment.start_at, db.Appointment.end_at
                 ).where(
-                    db.Appointment.practice_id == practice_id,
-                    db.Appointment.status.in_(LIVE),
+                    db.Appointment.provider_id.in_([p[0] for p in providers]),
+                    # bounded on both sides so the (provider, start) index does the work;
+                    # no visit is longer than MAX_VISIT
+                    db.Appointment.start_at > lo - MAX_VISIT,
                     db.Appointment.start_at < hi,
-                    db.Appointment.end_at > lo,
+                    db.Appointment.status.in_(LIVE),
                 )
             )
-            by_provider: dict[int, list[tuple[datetime, datetime]]] = {}
-            for pid, start, end in booked.all():
-                by_provider.setdefault(pid, []).append((_utc(start), _utc(end)))
-            days = [
-                ProviderDay(
-                    p.id,
-                    p.name,
-                    [(h.starts, h.ends) for h in p.hours if h.weekday == day.weekday()],
-                    by_provider.get(p.id, []),
-                )
-                for p in providers
-            ]
+            rows = booked.all()
+        by_provider: dict[int, list[tuple[datetime, datetime]]] = {}
+        for pid, start, end in rows:
+            by_provider.setdefault(pid, []).append((start, end))
         return free_slots(
             day=day,
-            zone=zone,
-            practice_periods=periods,
-            providers=days,
+            zone=setup.zone,
+            practice_periods=[(a, b) for d, a, b in setup.hours if d == weekday],
+            providers=[
+                ProviderDay(pid, name, periods, by_provider.get(pid, []))
+                for pid, name, periods in providers
+            ],
             duration=timedelta(minutes=minutes),
             step=step,
             now=now,
