@@ -143,8 +143,9 @@ def _sqlite_tuning(engine: AsyncEngine) -> None:
     @event.listens_for(engine.sync_engine, "begin")
     def _begin(conn: Any) -> None:
         # A write transaction takes the database write lock before it reads anything.
-        immediate = conn.get_execution_options().get("write", False)
-        conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+        # A read runs in autocommit: each lookup is one SELECT, atomic on its own.
+        if conn.get_execution_options().get("write", False):
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
 
 
 @dataclass(frozen=True)
