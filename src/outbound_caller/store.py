@@ -322,35 +322,42 @@ class Store:
     ) -> list[Slot]:
         """Free slots on ``day`` for a visit of ``minutes`` with one provider, or any."""
         now = self._now()
-        async with self._read() as s:
-            setup = await self._setup(s, practice_id)
-            _check_day(day, now.astimezone(setup.zone).date())
-            if day in setup.closed:
-                return []
-            weekday = day.weekday()
-            providers = [
-                (pid, name, [(a, b) for d, a, b in hours if d == weekday])
-                for pid, name, hours in setup.providers
-                if provider_id is None or pid == provider_id
-            ]
-            providers = [p for p in providers if p[2]]
-            if not providers:
-                return []
-            lo = localize(day, time(0), setup.zone)
-            hi = localize(day + timedelta(days=1), time(0), setup.zone)
-            booked = await (await s.connection()).execute(
-                select(
-                    db.Appointment.provider_id, db.Appointment.start_at, db.Appointment.end_at
-                ).where(
-                    db.Appointment.provider_id.in_([p[0] for p in providers]),
-                    # bounded on both sides so the (provider, start) index does the work;
-                    # no visit is longer than MAX_VISIT
-                    db.Appointment.start_at > lo - MAX_VISIT,
-                    db.Appointment.start_at < hi,
-                    db.Appointment.status.in_(LIVE),
-                )
-            )
-            rows = booked.all()
+        cached = self._setups.get(practice_id)
+        if cached is not None and _monotonic() - cached[0] < CONFIG_TTL:
+            setup = cached[1]
+        else:
+            async with self._read() as s:
+                setup = await self._setup(s, practice_id)
+        _check_day(day, now.astimezone(setup.zone).date())
+        if day in setup.closed:
+            return []
+        weekday = day.weekday()
+        providers = [
+            (pid, name, [(a, b) for d, a, b in hours if d == weekday])
+            for pid, name, hours in setup.providers
+            if provider_id is None or pid == provider_id
+        ]
+        providers = [p for p in providers if p[2]]
+        if not providers:
+            return []
+        lo = localize(day, time(0), setup.zone)
+        hi = localize(day + timedelta(days=1), time(0), setup.zone)
+        query = select(
+            db.Appointment.provider_id, db.Appointment.start_at, db.Appointment.end_at
+        ).where(
+            db.Appointment.provider_id.in_([p[0] for p in providers]),
+            # bounded on both sides so the (provider, start) index does the work;
+            # no visit is longer than MAX_VISIT
+            db.Appointment.start_at > lo - MAX_VISIT,
+            db.Appointment.start_at < hi,
+            db.Appointment.status.in_(LIVE),
+        )
+        try:
+            async with self.engine.connect() as conn:
+                rows = (await conn.execute(query)).all()
+        except (SQLAlchemyError, OSError) as exc:
+            logger.warning("schedule read failed: %s", type(exc).__name__)
+            raise ScheduleUnavailable("I can't reach the schedule right now.") from exc
         by_provider: dict[int, list[tuple[datetime, datetime]]] = {}
         for pid, start, end in rows:
             by_provider.setdefault(pid, []).append((start, end))
