@@ -8,7 +8,8 @@ the LLM, so nothing a callee says can reach anyone else's data.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any, Literal, Protocol
@@ -136,13 +137,8 @@ class OutboundCaller(Agent):
         except ValueError:
             raise ToolError("I didn't catch which day that is.") from None
         duration = state.appointment.duration if state.appointment else DEFAULT_VISIT
-        try:
+        async with self._speakable(state):
             slots = await state.scheduler.availability(day, duration=duration)
-        except ScheduleUnavailable:
-            self._unreachable(state)
-            raise ToolError(UNREACHABLE) from None
-        except SchedulingError as exc:
-            raise ToolError(str(exc)) from None
         state.last_day = day
         if not slots:
             return f"There are no open times on {speak_date(day)}. Offer to check another day."
@@ -159,9 +155,20 @@ class OutboundCaller(Agent):
             for s in shown
         )
 
-    def _unreachable(self, state: CallState) -> None:
-        state.record.errors.append("schedule unavailable")
-        logger.warning("schedule unavailable", extra=state.log_extra)
+    @asynccontextmanager
+    async def _speakable(self, state: CallState) -> AsyncIterator[None]:
+        """Scheduling errors become short sentences for the model to say; an outage is
+        also recorded on the call, and a slot just taken comes with the alternatives."""
+        try:
+            yield
+        except ScheduleUnavailable:
+            state.record.errors.append("schedule unavailable")
+            logger.warning("schedule unavailable", extra=state.log_extra)
+            raise ToolError(UNREACHABLE) from None
+        except SlotUnavailable as exc:
+            raise ToolError(await self._alternatives(state, str(exc))) from None
+        except SchedulingError as exc:
+            raise ToolError(str(exc)) from None
 
     async def _alternatives(self, state: CallState, taken: str) -> str:
         """The refusal for a slot that was just taken, with other times that day."""
@@ -195,18 +202,11 @@ class OutboundCaller(Agent):
         ctx.disallow_interruptions()
         zone = state.practice.zone
         before = state.appointment
-        try:
+        async with self._speakable(state):
             if slot_id:
                 after = await state.scheduler.reschedule(before.id, slot_id.strip())
             else:
                 after = await state.scheduler.confirm(before.id)
-        except ScheduleUnavailable:
-            self._unreachable(state)
-            raise ToolError(UNREACHABLE) from None
-        except SlotUnavailable as exc:
-            raise ToolError(await self._alternatives(state, str(exc))) from None
-        except SchedulingError as exc:
-            raise ToolError(str(exc)) from None
         state.appointment = after
         if slot_id:
             state.record.changes.append(
@@ -228,13 +228,8 @@ class OutboundCaller(Agent):
         if _interrupted(ctx):
             return "The patient interrupted; nothing was changed. Ask again."
         ctx.disallow_interruptions()
-        try:
+        async with self._speakable(state):
             after = await state.scheduler.cancel(state.appointment.id)
-        except ScheduleUnavailable:
-            self._unreachable(state)
-            raise ToolError(UNREACHABLE) from None
-        except SchedulingError as exc:
-            raise ToolError(str(exc)) from None
         state.appointment = after
         state.record.changes.append(f"cancelled {after.start.isoformat()}")
         self._log("appointment cancelled", appointment_id=after.id)
