@@ -9,9 +9,11 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, time
 
 from sqlalchemy import (
+    Boolean,
     CheckConstraint,
     Date,
     DateTime,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -19,6 +21,7 @@ from sqlalchemy import (
     String,
     Text,
     Time,
+    false,
     text,
 )
 from sqlalchemy.engine import Dialect
@@ -64,6 +67,10 @@ class Practice(Base):
     name: Mapped[str] = mapped_column(String(200))
     timezone: Mapped[str] = mapped_column(String(64))
     callback_number: Mapped[str] = mapped_column(String(32))
+    # campaigns call patients only inside this window of their own local time
+    call_window_start: Mapped[time] = mapped_column(Time, server_default="08:00:00")
+    call_window_end: Mapped[time] = mapped_column(Time, server_default="21:00:00")
+    call_on_closed_days: Mapped[bool] = mapped_column(Boolean, server_default=false())
 
     hours: Mapped[list[OpeningHours]] = relationship(lazy="selectin", order_by="OpeningHours.opens")
     closed_dates: Mapped[list[ClosedDate]] = relationship(lazy="selectin")
@@ -195,3 +202,79 @@ class AppointmentChange(Base):
     old_status: Mapped[str | None] = mapped_column(String(20), nullable=True)
     new_status: Mapped[str | None] = mapped_column(String(20), nullable=True)
     by: Mapped[str] = mapped_column(Text, default="")  # the call (job id) or operator
+
+
+class DoNotCall(Base):
+    """Numbers never to dial, whatever the campaign."""
+
+    __tablename__ = "do_not_call"
+
+    phone: Mapped[str] = mapped_column(String(32), primary_key=True)
+    reason: Mapped[str] = mapped_column(String(200), default="")
+    added_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    added_by: Mapped[str] = mapped_column(String(100), default="")
+
+
+class Campaign(Base):
+    __tablename__ = "campaigns"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    practice_id: Mapped[int] = mapped_column(ForeignKey("practices.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    max_in_flight: Mapped[int] = mapped_column(Integer, default=2)
+    calls_per_second: Mapped[float] = mapped_column(Float, default=1.0)
+    last_dial_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    state: Mapped[str] = mapped_column(String(20), default="running")  # running, finished
+
+
+class CampaignTarget(Base):
+    """One patient (and appointment) a campaign must reach; all runner state lives here."""
+
+    __tablename__ = "campaign_targets"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    campaign_id: Mapped[int] = mapped_column(
+        ForeignKey("campaigns.id", ondelete="CASCADE"), index=True
+    )
+    patient_id: Mapped[int | None] = mapped_column(ForeignKey("patients.id"), nullable=True)
+    appointment_id: Mapped[int | None] = mapped_column(ForeignKey("appointments.id"), nullable=True)
+    phone: Mapped[str] = mapped_column(String(32))
+    name: Mapped[str] = mapped_column(String(200), default="")
+    timezone: Mapped[str] = mapped_column(String(64))
+    state: Mapped[str] = mapped_column(
+        String(20), default="pending"
+    )  # pending, dialing, done, skipped
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    last_status: Mapped[str | None] = mapped_column(String(20), nullable=True)
+    skip_reason: Mapped[str | None] = mapped_column(String(40), nullable=True)
+
+    __table_args__ = (
+        Index("ix_campaign_targets_queue", "campaign_id", "state", "next_at"),
+        CheckConstraint("state IN ('pending', 'dialing', 'done', 'skipped')", name="state"),
+    )
+
+
+class Call(Base):
+    """One dial: created when it is placed, completed by the agent when the call ends."""
+
+    __tablename__ = "calls"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    room: Mapped[str] = mapped_column(String(100), unique=True)
+    dispatch_id: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    phone: Mapped[str] = mapped_column(String(32), index=True)
+    appointment_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    campaign_id: Mapped[int | None] = mapped_column(Integer, nullable=True, index=True)
+    target_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    placed_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
+    ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    status: Mapped[str] = mapped_column(String(20), default="dialing")
+    sip_code: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    amd: Mapped[str | None] = mapped_column(String(20), nullable=True)
+    duration_s: Mapped[float | None] = mapped_column(Float, nullable=True)
+    hangup_reason: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    tools_used: Mapped[str] = mapped_column(Text, default="")
+    changes: Mapped[str] = mapped_column(Text, default="")
+    errors: Mapped[str] = mapped_column(Text, default="")
