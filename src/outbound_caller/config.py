@@ -41,12 +41,20 @@ HINTS: dict[str, str] = {
     "RINGING_TIMEOUT": "seconds to let the phone ring, a whole number from 5 to 120",
     "MAX_CALL_DURATION": "longest call in seconds, a whole number from 60 to 7200",
     "GREETING_DELAY": "seconds of silence after the answer before the agent opens, 0.5 to 10",
+    "ALLOW_INSECURE_TRUNK": "true only to dial over a trunk without TLS or credentials",
 }
 
 SECRETS = {"LIVEKIT_API_SECRET", "OPENAI_API_KEY", "DEEPGRAM_API_KEY", "CARTESIA_API_KEY"}
 TELEPHONY = {"SIP_OUTBOUND_TRUNK_ID"}
 
 NonEmpty = Annotated[str, Field(min_length=1, max_length=200)]
+
+
+def check_livekit_url(value: str) -> str:
+    parsed = urlparse(value)
+    if parsed.scheme not in ("ws", "wss", "http", "https") or not parsed.netloc:
+        raise ValueError("is not a ws://, wss://, http:// or https:// URL")
+    return value
 
 
 class Settings(BaseModel):
@@ -75,14 +83,12 @@ class Settings(BaseModel):
     ringing_timeout: int = Field(alias="RINGING_TIMEOUT", default=30, ge=5, le=120)
     max_call_duration: int = Field(alias="MAX_CALL_DURATION", default=600, ge=60, le=7200)
     greeting_delay: float = Field(alias="GREETING_DELAY", default=2.0, ge=0.5, le=10.0)
+    allow_insecure_trunk: bool = Field(alias="ALLOW_INSECURE_TRUNK", default=False)
 
     @field_validator("livekit_url")
     @classmethod
     def _url(cls, value: str) -> str:
-        parsed = urlparse(value)
-        if parsed.scheme not in ("ws", "wss", "http", "https") or not parsed.netloc:
-            raise ValueError("is not a ws://, wss://, http:// or https:// URL")
-        return value
+        return check_livekit_url(value)
 
     @field_validator("sip_outbound_trunk_id")
     @classmethod
@@ -108,6 +114,16 @@ class Settings(BaseModel):
     @property
     def zone(self) -> ZoneInfo:
         return ZoneInfo(self.practice_timezone)
+
+    @property
+    def livekit(self) -> LiveKitSettings:
+        return LiveKitSettings.model_validate(
+            {
+                "LIVEKIT_URL": self.livekit_url,
+                "LIVEKIT_API_KEY": self.livekit_api_key,
+                "LIVEKIT_API_SECRET": self.livekit_api_secret,
+            }
+        )
 
 
 def _describe(err: Any, env: Mapping[str, str]) -> str:
@@ -151,3 +167,28 @@ def read_env_file(path: Path) -> dict[str, str]:
     if not path.is_file():
         return {}
     return {k: v for k, v in dotenv_values(path).items() if v is not None}
+
+
+class LiveKitSettings(BaseModel):
+    """What operator commands need to reach the LiveKit server API."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore", str_strip_whitespace=True)
+
+    livekit_url: str = Field(alias="LIVEKIT_URL")
+    livekit_api_key: NonEmpty = Field(alias="LIVEKIT_API_KEY")
+    livekit_api_secret: SecretStr = Field(alias="LIVEKIT_API_SECRET", min_length=1)
+
+    @field_validator("livekit_url")
+    @classmethod
+    def _url(cls, value: str) -> str:
+        return check_livekit_url(value)
+
+
+def load_livekit(env: Mapping[str, str]) -> LiveKitSettings:
+    """The three LiveKit settings alone. Raises ConfigError naming each problem."""
+    names = ("LIVEKIT_URL", "LIVEKIT_API_KEY", "LIVEKIT_API_SECRET")
+    values = {k: env[k] for k in names if k in env and env[k].strip()}
+    try:
+        return LiveKitSettings.model_validate(values)
+    except ValidationError as exc:
+        raise ConfigError([_describe(e, values) for e in exc.errors()]) from None

@@ -22,7 +22,8 @@ from .agent import CallState, OutboundCaller, build_opening
 from .call import Call
 from .config import ENV_FILE, Settings, load_settings, read_env_file
 from .dispatch import AGENT_NAME, DispatchMetadata, parse_metadata
-from .errors import ConfigError, MetadataError, ModelFilesMissing
+from .errors import ConfigError, MetadataError, ModelFilesMissing, OutboundCallerError
+from .liveapi import LiveKitError, check_trunk, livekit_api
 from .lookup import inline_context, store_context
 from .outcome import CallRecord
 from .phone import mask
@@ -157,6 +158,30 @@ class _DropDeprecationNotices(logging.Filter):
         )
 
 
+class TrunkRefused(OutboundCallerError):
+    """The configured trunk is not safe to dial over, and no override is set."""
+
+
+async def check_trunk_at_start(settings: Settings) -> None:
+    """The trunk must exist, use TLS and have credentials (SPEC T1, T2, T4).
+
+    Raises:
+        LiveKitError: LiveKit cannot be reached or refuses the credentials.
+        TrunkRefused: the trunk is missing, or insecure without ALLOW_INSECURE_TRUNK.
+    """
+    assert settings.sip_outbound_trunk_id is not None
+    async with livekit_api(settings.livekit) as lkapi:
+        result = await check_trunk(lkapi, settings.sip_outbound_trunk_id)
+    missing = [p for p in result.problems if p.startswith("no outbound trunk")]
+    if missing or (result.problems and not settings.allow_insecure_trunk):
+        raise TrunkRefused(
+            "; ".join(result.problems)
+            + ("" if missing else " (set ALLOW_INSECURE_TRUNK=true to dial over it anyway)")
+        )
+    for problem in result.problems:
+        logger.warning("dialing over an insecure trunk: %s", problem)
+
+
 def check_store(env: MutableMapping[str, str]) -> str | None:
     """Check the scheduling store before taking calls. Without DATABASE_URL and without
     the default SQLite file there is no store: returns a note, calls use inline metadata.
@@ -213,7 +238,9 @@ def main(argv: Sequence[str] | None = None, environ: MutableMapping[str, str] | 
             return _fail(f"{exc}\n(settings come from the environment and {ENV_FILE})")
         try:
             note = check_store(env)
-        except StoreError as exc:
+            if command != "console":
+                asyncio.run(check_trunk_at_start(settings))
+        except (StoreError, LiveKitError, TrunkRefused) as exc:
             return _fail(str(exc))
         if note:
             print(f"outbound-caller: {note}", file=sys.stderr)
