@@ -29,7 +29,7 @@ logger = logging.getLogger(__name__)
 DEFAULT_VISIT = timedelta(minutes=30)
 MAX_SLOTS_SPOKEN = 6
 
-EndReason = Literal["patient_request", "not_interested", "wrong_number", "completed"]
+EndReason = Literal["patient_request", "do_not_call", "not_interested", "wrong_number", "completed"]
 
 
 class CallLine(Protocol):

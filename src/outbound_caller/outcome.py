@@ -44,6 +44,7 @@ class CallRecord:
     ended_at: datetime | None = None
     hangup_reason: str | None = None
     transferred: bool = False
+    amd: str | None = None  # answering-machine verdict, when one was made
     tools_used: list[str] = field(default_factory=list)
     changes: list[str] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)

@@ -228,7 +228,7 @@ class Store:
             raise StoreError(f"cannot migrate the database at {redact(self.url)}: {exc}") from None
 
     @asynccontextmanager
-    async def _read(self) -> AsyncIterator[AsyncSession]:
+    async def read(self) -> AsyncIterator[AsyncSession]:
         try:
             async with self._sessions() as session:
                 yield session
@@ -237,7 +237,7 @@ class Store:
             raise ScheduleUnavailable("I can't reach the schedule right now.") from exc
 
     @asynccontextmanager
-    async def _write(self) -> AsyncIterator[AsyncSession]:
+    async def write(self) -> AsyncIterator[AsyncSession]:
         """One transaction; everything in it commits together or not at all."""
         try:
             async with self._writers() as session, session.begin():
@@ -253,14 +253,14 @@ class Store:
     # -- reads -----------------------------------------------------------------------
 
     async def practice(self, practice_id: int) -> PracticeInfo:
-        async with self._read() as s:
+        async with self.read() as s:
             p = await s.get(db.Practice, practice_id)
             if p is None:
                 raise StoreError(f"no practice with id {practice_id}")
             return PracticeInfo(p.id, p.name, ZoneInfo(p.timezone), p.callback_number)
 
     async def appointment(self, appointment_id: int) -> AppointmentRow:
-        async with self._read() as s:
+        async with self.read() as s:
             a = await s.get(db.Appointment, appointment_id)
             if a is None:
                 raise AppointmentNotFound("I can't find that appointment.")
@@ -279,7 +279,7 @@ class Store:
             query = query.where(
                 db.Appointment.start_at >= lo, db.Appointment.start_at < lo + timedelta(days=1)
             )
-        async with self._read() as s:
+        async with self.read() as s:
             return [_row(a) for a in (await s.scalars(query)).all()]
 
     async def _setup(self, s: AsyncSession, practice_id: int) -> PracticeSetup:
@@ -326,7 +326,7 @@ class Store:
         if cached is not None and _monotonic() - cached[0] < CONFIG_TTL:
             setup = cached[1]
         else:
-            async with self._read() as s:
+            async with self.read() as s:
                 setup = await self._setup(s, practice_id)
         _check_day(day, now.astimezone(setup.zone).date())
         if day in setup.closed:
@@ -377,7 +377,7 @@ class Store:
     # -- writes ----------------------------------------------------------------------
 
     async def confirm(self, appointment_id: int, *, by: str) -> AppointmentRow:
-        async with self._write() as s:
+        async with self.write() as s:
             a = await self._locked_appointment(s, appointment_id)
             if a.status == "cancelled":
                 raise SchedulingError(
@@ -389,7 +389,7 @@ class Store:
             return _row(a)
 
     async def cancel(self, appointment_id: int, *, by: str) -> AppointmentRow:
-        async with self._write() as s:
+        async with self.write() as s:
             a = await self._locked_appointment(s, appointment_id)
             if a.status == "cancelled":
                 return _row(a)
@@ -403,7 +403,7 @@ class Store:
         one freed together, or nothing changes."""
         provider_id, start = decode_slot_id(slot_id)
         now = self._now()
-        async with self._write() as s:
+        async with self.write() as s:
             a = await self._locked_appointment(s, appointment_id)
             if a.status == "cancelled":
                 raise SchedulingError("That appointment was cancelled; I can't move it.")
@@ -496,7 +496,7 @@ class Store:
         )
 
     async def history(self, appointment_id: int) -> list[db.AppointmentChange]:
-        async with self._read() as s:
+        async with self.read() as s:
             rows = await s.scalars(
                 select(db.AppointmentChange)
                 .where(db.AppointmentChange.appointment_id == appointment_id)

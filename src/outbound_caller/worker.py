@@ -10,7 +10,7 @@ import logging
 import os
 import sys
 import warnings
-from collections.abc import MutableMapping, Sequence
+from collections.abc import Mapping, MutableMapping, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -20,9 +20,16 @@ from livekit.plugins import silero
 
 from .agent import CallState, OutboundCaller, build_opening
 from .call import Call
+from .callstore import dnc_add, record_outcome
 from .config import ENV_FILE, Settings, load_settings, read_env_file
 from .dispatch import AGENT_NAME, DispatchMetadata, parse_metadata
-from .errors import ConfigError, MetadataError, ModelFilesMissing, OutboundCallerError
+from .errors import (
+    ConfigError,
+    MetadataError,
+    ModelFilesMissing,
+    OutboundCallerError,
+    ScheduleUnavailable,
+)
 from .liveapi import LiveKitError, check_trunk, livekit_api
 from .lookup import inline_context, store_context
 from .outcome import CallRecord
@@ -82,10 +89,11 @@ async def entrypoint(ctx: JobContext) -> None:
         ctx.shutdown(reason="invalid dispatch")
         return
 
-    store: Store | None = None
+    store = open_store(os.environ)
     try:
         if meta.appointment_id is not None:
-            store = Store(database_url(os.environ), now=now_utc)
+            if store is None:
+                raise MetadataError("appointment_id given, but no scheduling store is set up")
             context = await store_context(store, meta, by=ctx.job.id)
         else:
             context = inline_context(settings, meta, now=now_utc)
@@ -123,6 +131,7 @@ async def entrypoint(ctx: JobContext) -> None:
     async def _on_shutdown(reason: str) -> None:
         await call.hang_up(f"job shutdown: {reason}")
         if store is not None:
+            await save_outcome(store, ctx.job.room.name, meta, record, extra)
             await store.close()
 
     ctx.add_shutdown_callback(_on_shutdown)
@@ -156,6 +165,37 @@ class _DropDeprecationNotices(logging.Filter):
         return not ("deprecated" in message and "lk agent" in message) and (
             "in-process auto-reload has been removed" not in message
         )
+
+
+def open_store(env: Mapping[str, str]) -> Store | None:
+    """The store, when one is set up (DATABASE_URL, or the default SQLite file here)."""
+    if not env.get("DATABASE_URL", "").strip() and not Path(DEFAULT_SQLITE_FILE).exists():
+        return None
+    try:
+        return Store(database_url(env), now=now_utc)
+    except StoreError as exc:
+        logger.error("scheduling store unusable: %s", exc)
+        return None
+
+
+async def save_outcome(
+    store: Store, room: str, meta: DispatchMetadata, record: CallRecord, extra: dict[str, Any]
+) -> None:
+    """Write the call's outcome (how campaigns learn a call finished), and honour a request
+    not to be called again by putting the number on the do-not-call list."""
+    try:
+        await record_outcome(
+            store,
+            room=room,
+            phone=meta.phone_number,
+            appointment_id=meta.appointment_id,
+            record=record,
+        )
+        if record.hangup_reason == "do_not_call":
+            await dnc_add(store, meta.phone_number, reason="asked on a call", by=room, at=now_utc())
+            logger.info("number added to the do-not-call list", extra=extra)
+    except ScheduleUnavailable as exc:
+        logger.error("could not save the call outcome: %s", exc, extra=extra)
 
 
 class TrunkRefused(OutboundCallerError):
