@@ -1,7 +1,9 @@
 from __future__ import annotations
 
+import asyncio
 import itertools
 import os
+import threading
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -192,3 +194,21 @@ async def store(store_url: str) -> AsyncIterator[Store]:
         yield s
     finally:
         await s.close()
+
+
+@pytest.fixture
+def livekit_thread() -> Iterator[LiveKitStub]:
+    """The stand-in server on its own thread and loop, for commands that run their own
+    event loop (the CLI)."""
+    loop = asyncio.new_event_loop()
+    thread = threading.Thread(target=loop.run_forever, daemon=True)
+    thread.start()
+    stub = LiveKitStub()
+    asyncio.run_coroutine_threadsafe(stub.start(), loop).result(timeout=10)
+    try:
+        yield stub
+    finally:
+        asyncio.run_coroutine_threadsafe(stub.stop(), loop).result(timeout=10)
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(timeout=10)
+        loop.close()

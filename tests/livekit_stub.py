@@ -37,6 +37,14 @@ METHODS: dict[tuple[str, str], tuple[type[Message], type[Message]]] = {
         api.CreateAgentDispatchRequest,
         api.AgentDispatch,
     ),
+    ("livekit.SIP", "CreateSIPOutboundTrunk"): (
+        api.CreateSIPOutboundTrunkRequest,
+        api.SIPOutboundTrunkInfo,
+    ),
+    ("livekit.SIP", "ListSIPOutboundTrunk"): (
+        api.ListSIPOutboundTrunkRequest,
+        api.ListSIPOutboundTrunkResponse,
+    ),
 }
 
 

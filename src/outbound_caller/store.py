@@ -15,6 +15,7 @@ from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
+from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -38,7 +39,7 @@ from .errors import (
     SchedulingError,
     SlotUnavailable,
 )
-from .scheduling import MAX_DAYS_AHEAD, Appointment, Slot
+from .scheduling import MAX_DAYS_AHEAD, Appointment, Slot, utc_now
 
 logger = logging.getLogger(__name__)
 
@@ -557,3 +558,14 @@ class StoreScheduler:
     async def cancel(self, appointment_id: str) -> Appointment:
         row = await self._own(appointment_id)
         return (await self._store.cancel(row.id, by=self._by)).as_domain()
+
+
+def open_store(env: Mapping[str, str]) -> Store | None:
+    """The store, when one is set up (DATABASE_URL, or the default SQLite file here)."""
+    if not env.get("DATABASE_URL", "").strip() and not Path(DEFAULT_SQLITE_FILE).exists():
+        return None
+    try:
+        return Store(database_url(env), now=utc_now)
+    except StoreError as exc:
+        logger.error("scheduling store unusable: %s", exc)
+        return None

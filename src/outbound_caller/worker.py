@@ -10,7 +10,7 @@ import logging
 import os
 import sys
 import warnings
-from collections.abc import Mapping, MutableMapping, Sequence
+from collections.abc import MutableMapping, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -41,7 +41,7 @@ from .pipeline import (
     register_english_runner,
     session_start_options,
 )
-from .store import DEFAULT_SQLITE_FILE, Store, StoreError, database_url
+from .store import DEFAULT_SQLITE_FILE, Store, StoreError, database_url, open_store
 from .telephony import Telephony
 
 logger = logging.getLogger(__name__)
@@ -165,17 +165,6 @@ class _DropDeprecationNotices(logging.Filter):
         return not ("deprecated" in message and "lk agent" in message) and (
             "in-process auto-reload has been removed" not in message
         )
-
-
-def open_store(env: Mapping[str, str]) -> Store | None:
-    """The store, when one is set up (DATABASE_URL, or the default SQLite file here)."""
-    if not env.get("DATABASE_URL", "").strip() and not Path(DEFAULT_SQLITE_FILE).exists():
-        return None
-    try:
-        return Store(database_url(env), now=now_utc)
-    except StoreError as exc:
-        logger.error("scheduling store unusable: %s", exc)
-        return None
 
 
 async def save_outcome(
