@@ -234,35 +234,47 @@ class Runner:
         self._sleep = sleep
         self._id = runner_id
         self._progress = on_progress
+        self._rate_ready: datetime | None = None
 
     async def run(self) -> Summary:
         while True:
             await self.reap()
+            self._rate_ready = None
             outcome: Claim = "dialed"
             while outcome in ("dialed", "skipped", "deferred"):
                 outcome = await self.claim_and_dial()
-            finished, total = await self._counts()
+            finished, total, in_flight, next_due = await self._status()
             if self._progress:
                 self._progress(finished, total)
             if finished == total:
                 break
-            await self._sleep(self._pause())
+            now = self._now()
+            # a target already due but blocked waits for a call to end or the rate to allow
+            wakes = [w for w in (next_due, self._rate_ready) if w is not None and w > now]
+            if in_flight:
+                wakes.append(now + timedelta(seconds=self._policy.poll_seconds))
+            pause = (min(wakes) - now).total_seconds() if wakes else self._policy.poll_seconds
+            await self._sleep(max(pause, 0.01))
         return await summarize(self._store, self._campaign)
 
-    def _pause(self) -> float:
-        return min(self._policy.poll_seconds, 1.0 / self._policy.calls_per_second)
-
-    async def _counts(self) -> tuple[int, int]:
+    async def _status(self) -> tuple[int, int, int, datetime | None]:
+        """(finished targets, all targets, calls in flight, when the next pending is due)"""
         async with self._store.read() as s:
             rows = (
                 await s.execute(
-                    select(db.CampaignTarget.state, func.count())
+                    select(
+                        db.CampaignTarget.state, func.count(), func.min(db.CampaignTarget.next_at)
+                    )
                     .where(db.CampaignTarget.campaign_id == self._campaign)
                     .group_by(db.CampaignTarget.state)
                 )
             ).all()
-        counts = {state: n for state, n in rows}
-        return counts.get("done", 0) + counts.get("skipped", 0), sum(counts.values())
+        counts = {state: n for state, n, _ in rows}
+        due = next((d for state, _, d in rows if state == "pending"), None)
+        if due is not None and due.tzinfo is None:
+            due = due.replace(tzinfo=UTC)
+        finished = counts.get("done", 0) + counts.get("skipped", 0)
+        return finished, sum(counts.values()), counts.get("dialing", 0), due
 
     async def claim_and_dial(self) -> Claim:
         now = self._now()
@@ -279,10 +291,11 @@ class Runner:
             )
             if (in_flight or 0) >= campaign.max_in_flight:
                 return "wait"
-            if campaign.last_dial_at is not None and now < campaign.last_dial_at + timedelta(
-                seconds=1.0 / campaign.calls_per_second
-            ):
-                return "wait"
+            if campaign.last_dial_at is not None:
+                ready = campaign.last_dial_at + timedelta(seconds=1.0 / campaign.calls_per_second)
+                if now < ready:
+                    self._rate_ready = ready
+                    return "wait"
             target = await s.scalar(
                 select(db.CampaignTarget)
                 .where(

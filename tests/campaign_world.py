@@ -1,0 +1,78 @@
+"""A fake clock and a fake far end for campaign tests.
+
+Each dial goes to the runner's dialer, which answers from a script; after the call's
+duration the "agent" reports the outcome through the real ``record_outcome``, exactly as
+the worker does when a call ends.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from sqlalchemy import func, select
+
+from outbound_caller import schema as db
+from outbound_caller.callstore import record_outcome
+from outbound_caller.dispatch import DispatchMetadata
+from outbound_caller.outcome import CallRecord, CallStatus
+from outbound_caller.store import Store
+
+
+@dataclass
+class Dial:
+    at: datetime
+    room: str
+    phone: str
+    in_flight: int
+
+
+@dataclass
+class World:
+    store: Store
+    t: datetime
+    duration: timedelta = timedelta(seconds=60)
+    script: dict[str, list[str]] = field(default_factory=dict)
+    dials: list[Dial] = field(default_factory=list)
+    pending: list[tuple[datetime, str, str, str]] = field(default_factory=list)
+    crash_after: int | None = None
+
+    def now(self) -> datetime:
+        return self.t
+
+    async def sleep(self, seconds: float) -> None:
+        self.t += timedelta(seconds=seconds)
+        await self.deliver()
+        await asyncio.sleep(0)
+
+    async def deliver(self) -> None:
+        due = [p for p in self.pending if p[0] <= self.t]
+        self.pending = [p for p in self.pending if p[0] > self.t]
+        for ended, room, status, phone in due:
+            started = ended - self.duration
+            record = CallRecord(started_at=started, status=CallStatus(status), ended_at=ended)
+            if status == "answered":
+                record.answered_at = started
+            if status == "do_not_call":
+                record.status, record.hangup_reason = CallStatus.ANSWERED, "do_not_call"
+            await record_outcome(
+                self.store, room=room, phone=phone, appointment_id=None, record=record
+            )
+
+    async def dialer(self, room: str, meta: DispatchMetadata) -> str:
+        if self.crash_after is not None and len(self.dials) >= self.crash_after:
+            raise Crash
+        async with self.store.read() as s:
+            in_flight = await s.scalar(
+                select(func.count()).select_from(db.Call).where(db.Call.status == "dialing")
+            )
+        self.dials.append(Dial(self.t, room, meta.phone_number, int(in_flight or 0)))
+        script = self.script.get(meta.phone_number)
+        status = script.pop(0) if script else "answered"
+        self.pending.append((self.t + self.duration, room, status, meta.phone_number))
+        return f"AD_{room}"
+
+
+class Crash(BaseException):
+    """The runner process dies (not an error it could handle)."""
