@@ -200,6 +200,11 @@ def demo(
     _with_store(lambda store: run_demo(store, now=utc_now(), model=model, out=typer.echo))
 
 
+from .cli_campaign import campaign_app  # noqa: E402
+
+app.add_typer(campaign_app, name="campaign")
+
+
 def main() -> None:
     for key, value in read_env_file(Path(ENV_FILE)).items():
         os.environ.setdefault(key, value)
