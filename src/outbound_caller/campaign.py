@@ -291,11 +291,18 @@ class Runner:
             )
             if (in_flight or 0) >= campaign.max_in_flight:
                 return "wait"
+            interval = timedelta(seconds=1.0 / campaign.calls_per_second)
+            slot = now
             if campaign.last_dial_at is not None:
-                ready = campaign.last_dial_at + timedelta(seconds=1.0 / campaign.calls_per_second)
+                ready = campaign.last_dial_at + interval
                 if now < ready:
                     self._rate_ready = ready
                     return "wait"
+                # Dials are paced on a timeline, not from whenever the last one happened:
+                # a runner a few milliseconds late does not slow the campaign down, and one
+                # that was idle for longer does not burst.
+                if now - ready < interval:
+                    slot = ready
             target = await s.scalar(
                 select(db.CampaignTarget)
                 .where(
@@ -327,7 +334,7 @@ class Runner:
                     status="dialing",
                 )
             )
-            campaign.last_dial_at = now
+            campaign.last_dial_at = slot
             meta = DispatchMetadata(phone_number=target.phone, appointment_id=target.appointment_id)
         # committed: this attempt is ours alone and will never be dialed again
         try:
