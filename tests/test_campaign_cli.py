@@ -136,3 +136,22 @@ def test_bad_csv_rows_are_listed_and_nothing_is_dialed(
     assert "line 2: phone" in result.output
     assert "line 3: unknown time zone 'Mars/X'" in result.output
     assert operator.calls("CreateDispatch") == []
+
+
+def test_the_calling_window_is_a_practice_setting(operator: LiveKitStub) -> None:
+    runner = CliRunner()
+    runner.invoke(app, ["db", "seed-demo"])
+    shown = runner.invoke(app, ["campaign", "window"])
+    assert shown.output.strip() == "calling window 08:00-21:00 patient time; not on closed days"
+    changed = runner.invoke(
+        app, ["campaign", "window", "--start", "09:30", "--end", "19:00", "--call-on-closed-days"]
+    )
+    assert changed.output.strip() == "calling window 09:30-19:00 patient time; also on closed days"
+    refused = runner.invoke(app, ["campaign", "window", "--start", "20:00"])
+    assert refused.exit_code == 1
+    assert "would end before it starts" in refused.output
+    assert runner.invoke(app, ["campaign", "window"]).output.startswith(
+        "calling window 09:30-19:00"
+    )
+    bad = runner.invoke(app, ["campaign", "window", "--end", "9pm"])
+    assert bad.exit_code == 2

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import csv
 import os
-from datetime import date, timedelta
+from datetime import date, time, timedelta
 from pathlib import Path
 from typing import Annotated
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -181,3 +181,55 @@ def run(
     except OutboundCallerError as exc:
         raise _fail(str(exc)) from None
     show(summary, Console())
+
+
+@campaign_app.command("window")
+def window(
+    start: Annotated[str | None, typer.Option(help="Earliest local time to call, HH:MM.")] = None,
+    end: Annotated[str | None, typer.Option(help="Latest local time to call, HH:MM.")] = None,
+    closed_days: Annotated[
+        bool | None,
+        typer.Option(
+            "--call-on-closed-days/--not-on-closed-days",
+            help="Whether campaigns call on the practice's closed days.",
+        ),
+    ] = None,
+    practice_id: Annotated[int, typer.Option(help="The practice.")] = 1,
+) -> None:
+    """Show or set the practice's calling window (in each patient's own time zone)."""
+    parsed = {}
+    for label, value in (("--start", start), ("--end", end)):
+        if value is not None:
+            try:
+                parsed[label] = time.fromisoformat(value)
+            except ValueError:
+                raise _fail(f"{label} {value!r} is not a time like 08:00", 2) from None
+    if "--start" in parsed and "--end" in parsed and parsed["--start"] >= parsed["--end"]:
+        raise _fail("--start must be before --end", 2)
+
+    async def work() -> tuple[time, time, bool]:
+        store = Store(database_url(os.environ), now=utc_now)
+        try:
+            await store.check()
+            async with store.write() as s:
+                p = await s.get(db.Practice, practice_id)
+                if p is None:
+                    raise OutboundCallerError(f"no practice with id {practice_id}")
+                p.call_window_start = parsed.get("--start", p.call_window_start)
+                p.call_window_end = parsed.get("--end", p.call_window_end)
+                if p.call_window_start >= p.call_window_end:
+                    raise OutboundCallerError("the window would end before it starts")
+                if closed_days is not None:
+                    p.call_on_closed_days = closed_days
+                return p.call_window_start, p.call_window_end, p.call_on_closed_days
+        finally:
+            await store.close()
+
+    try:
+        opens, closes, on_closed = asyncio.run(work())
+    except OutboundCallerError as exc:
+        raise _fail(str(exc)) from None
+    typer.echo(
+        f"calling window {opens:%H:%M}-{closes:%H:%M} patient time; "
+        f"{'also' if on_closed else 'not'} on closed days"
+    )
