@@ -13,14 +13,8 @@ import pytest
 from campaign_world import Crash, World
 from conftest import NY
 from outbound_caller.callstore import dnc_add, record_placed
-from outbound_caller.campaign import (
-    Policy,
-    Runner,
-    next_step,
-    plan_for_day,
-    plan_for_people,
-    window_opening,
-)
+from outbound_caller.campaign import Policy, Runner, next_step, window_opening
+from outbound_caller.campaign_plan import plan_for_day, plan_for_people
 from outbound_caller.store import Store
 from storedata import make_practice
 

@@ -272,6 +272,7 @@ async def test_voicemail_greeting_hangs_up_without_a_word(
     await eventually(lambda: len(livekit_server.calls("DeleteRoom")) == 1)
     assert live.state.record.status is CallStatus.VOICEMAIL
     assert live.state.record.hangup_reason == "voicemail"
+    assert live.state.record.amd == "machine"
 
 
 async def test_medical_question_gets_no_advice_and_changes_nothing(start_call: StartCall) -> None:

@@ -19,8 +19,9 @@ from outbound_caller.errors import (
     ScheduleUnavailable,
     SlotUnavailable,
 )
+from outbound_caller.lookup import StoreScheduler
 from outbound_caller.seed import seed_demo
-from outbound_caller.store import Store, StoreError, StoreScheduler, database_url
+from outbound_caller.store import Store, StoreError, database_url
 from storedata import add_patients_with_appointments, make_practice
 
 

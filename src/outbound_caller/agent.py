@@ -287,6 +287,7 @@ class OutboundCaller(Agent):
         than a person. Say nothing; the call is hung up."""
         state = self._used(ctx, "detected_answering_machine")
         state.record.status = CallStatus.VOICEMAIL
+        state.record.amd = "machine"  # the model's verdict, from the greeting it heard
         state.record.hangup_reason = "voicemail"
         self._log("voicemail detected")
         state.line.hang_up_soon("voicemail")

@@ -17,7 +17,8 @@ from rich.table import Table
 from sqlalchemy import select
 
 from . import schema as db
-from .campaign import Policy, Runner, Summary, plan_for_day, plan_for_people
+from .campaign import Policy, Runner, Summary
+from .campaign_plan import plan_for_day, plan_for_people
 from .config import LiveKitSettings, load_livekit
 from .dispatch import DispatchMetadata
 from .errors import ConfigError, OutboundCallerError

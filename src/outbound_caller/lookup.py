@@ -5,14 +5,14 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 from .agent import Practice
 from .config import Settings
 from .dispatch import DispatchMetadata
 from .errors import AppointmentNotFound, MetadataError, ScheduleUnavailable
-from .scheduling import Appointment, InMemoryScheduler, Scheduler
-from .store import Store, StoreScheduler
+from .scheduling import Appointment, InMemoryScheduler, Scheduler, Slot
+from .store import AppointmentRow, Store
 
 
 @dataclass(frozen=True)
@@ -73,3 +73,42 @@ async def store_context(store: Store, meta: DispatchMetadata, *, by: str) -> Cal
         row.patient_name,
         row.as_domain(),
     )
+
+
+class StoreScheduler:
+    """The agent's view of the store: one practice, one patient, nothing else."""
+
+    def __init__(self, store: Store, *, practice_id: int, patient_id: int, by: str) -> None:
+        self._store = store
+        self._practice_id = practice_id
+        self._patient_id = patient_id
+        self._by = by
+
+    async def _own(self, appointment_id: str) -> AppointmentRow:
+        try:
+            row = await self._store.appointment(int(appointment_id))
+        except ValueError:
+            raise AppointmentNotFound("I can't find that appointment.") from None
+        if row.patient_id != self._patient_id or row.practice_id != self._practice_id:
+            raise AppointmentNotFound("I can't find that appointment.")
+        return row
+
+    async def get_appointment(self, appointment_id: str) -> Appointment:
+        return (await self._own(appointment_id)).as_domain()
+
+    async def availability(self, day: date, *, duration: timedelta) -> list[Slot]:
+        return await self._store.availability(
+            self._practice_id, day, minutes=int(duration.total_seconds() // 60)
+        )
+
+    async def confirm(self, appointment_id: str) -> Appointment:
+        row = await self._own(appointment_id)
+        return (await self._store.confirm(row.id, by=self._by)).as_domain()
+
+    async def reschedule(self, appointment_id: str, slot_id: str) -> Appointment:
+        row = await self._own(appointment_id)
+        return (await self._store.reschedule(row.id, slot_id, by=self._by)).as_domain()
+
+    async def cancel(self, appointment_id: str) -> Appointment:
+        row = await self._own(appointment_id)
+        return (await self._store.cancel(row.id, by=self._by)).as_domain()

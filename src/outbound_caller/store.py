@@ -521,45 +521,6 @@ def _check_day(day: date, today: date) -> None:
         raise InvalidRequest("I can only book up to four months ahead.")
 
 
-class StoreScheduler:
-    """The agent's view of the store: one practice, one patient, nothing else."""
-
-    def __init__(self, store: Store, *, practice_id: int, patient_id: int, by: str) -> None:
-        self._store = store
-        self._practice_id = practice_id
-        self._patient_id = patient_id
-        self._by = by
-
-    async def _own(self, appointment_id: str) -> AppointmentRow:
-        try:
-            row = await self._store.appointment(int(appointment_id))
-        except ValueError:
-            raise AppointmentNotFound("I can't find that appointment.") from None
-        if row.patient_id != self._patient_id or row.practice_id != self._practice_id:
-            raise AppointmentNotFound("I can't find that appointment.")
-        return row
-
-    async def get_appointment(self, appointment_id: str) -> Appointment:
-        return (await self._own(appointment_id)).as_domain()
-
-    async def availability(self, day: date, *, duration: timedelta) -> list[Slot]:
-        return await self._store.availability(
-            self._practice_id, day, minutes=int(duration.total_seconds() // 60)
-        )
-
-    async def confirm(self, appointment_id: str) -> Appointment:
-        row = await self._own(appointment_id)
-        return (await self._store.confirm(row.id, by=self._by)).as_domain()
-
-    async def reschedule(self, appointment_id: str, slot_id: str) -> Appointment:
-        row = await self._own(appointment_id)
-        return (await self._store.reschedule(row.id, slot_id, by=self._by)).as_domain()
-
-    async def cancel(self, appointment_id: str) -> Appointment:
-        row = await self._own(appointment_id)
-        return (await self._store.cancel(row.id, by=self._by)).as_domain()
-
-
 def open_store(env: Mapping[str, str]) -> Store | None:
     """The store, when one is set up (DATABASE_URL, or the default SQLite file here)."""
     if not env.get("DATABASE_URL", "").strip() and not Path(DEFAULT_SQLITE_FILE).exists():
