@@ -24,7 +24,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
 from outbound_caller import schema as db
 from outbound_caller.callstore import record_outcome
-from outbound_caller.campaign import Policy, Runner, plan_for_people
+from outbound_caller.campaign import Policy, Runner
+from outbound_caller.campaign_plan import plan_for_people
 from outbound_caller.dispatch import DispatchMetadata
 from outbound_caller.outcome import CallRecord, CallStatus
 from outbound_caller.store import Store

@@ -266,9 +266,8 @@ async def test_planning_for_a_day_takes_the_unconfirmed_appointments(store: Stor
     assert n == 1  # Jane's Tuesday check-up; John's Thursday one is confirmed anyway
 
 
-async def test_two_runners_share_one_campaign_without_overlap(store: Store, store_url: str) -> None:
-    if not store_url.startswith("postgresql"):
-        pytest.skip("two runner processes sharing work is the PostgreSQL deployment")
+@pytest.mark.parametrize("store_url", ["postgresql"], indirect=True)
+async def test_two_runners_share_one_campaign_on_postgresql_without_overlap(store: Store) -> None:
     ids = await make_practice(store)
     world = World(store, MONDAY_9AM_NY.astimezone(UTC))
     policy = Policy(max_in_flight=4, calls_per_second=2, poll_seconds=5)
