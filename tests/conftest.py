@@ -212,3 +212,17 @@ def livekit_thread() -> Iterator[LiveKitStub]:
         loop.call_soon_threadsafe(loop.stop)
         thread.join(timeout=10)
         loop.close()
+
+
+@pytest.fixture
+def operator(
+    livekit_thread: LiveKitStub, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> LiveKitStub:
+    """An operator's shell: an empty working directory (the default SQLite store) and
+    LiveKit credentials that point at the stand-in server."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("DATABASE_URL", raising=False)
+    monkeypatch.setenv("LIVEKIT_URL", livekit_thread.url)
+    monkeypatch.setenv("LIVEKIT_API_KEY", API_KEY)
+    monkeypatch.setenv("LIVEKIT_API_SECRET", API_SECRET)
+    return livekit_thread

@@ -12,7 +12,7 @@ import pytest
 
 from campaign_world import Crash, World
 from conftest import NY
-from outbound_caller.callstore import dnc_add, record_placed
+from outbound_caller.callstore import dnc_add, list_calls, record_placed
 from outbound_caller.campaign import Policy, Runner, next_step, window_opening
 from outbound_caller.campaign_plan import plan_for_day, plan_for_people
 from outbound_caller.store import Store
@@ -213,6 +213,8 @@ async def test_a_patient_asking_not_to_be_called_is_never_called_again(store: St
     summary = await run(store, world, cid, FAST)
     assert world.dials == []
     assert dict(summary.rows())["skipped: do-not-call"] == 1
+    [row] = [c for c in await list_calls(store) if c.room == "room-x"]
+    assert (row.status, row.hangup_reason, row.phone) == ("answered", "do_not_call", p["phone"])
 
 
 async def test_a_call_that_never_reports_back_times_out_and_is_counted(store: Store) -> None:

@@ -12,7 +12,7 @@ import pytest
 from livekit import api
 from typer.testing import CliRunner
 
-from livekit_stub import API_KEY, API_SECRET, LiveKitStub
+from livekit_stub import LiveKitStub
 from outbound_caller.callstore import record_outcome
 from outbound_caller.cli import app
 from outbound_caller.outcome import CallRecord, CallStatus
@@ -26,18 +26,6 @@ def zone_at_noon() -> str:
     offset = 12 - hour  # local = UTC + offset
     offset = (offset + 12) % 24 - 12
     return "Etc/GMT" + (f"{-offset:+d}" if offset else "")
-
-
-@pytest.fixture
-def operator(
-    livekit_thread: LiveKitStub, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> LiveKitStub:
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.delenv("DATABASE_URL", raising=False)
-    monkeypatch.setenv("LIVEKIT_URL", livekit_thread.url)
-    monkeypatch.setenv("LIVEKIT_API_KEY", API_KEY)
-    monkeypatch.setenv("LIVEKIT_API_SECRET", API_SECRET)
-    return livekit_thread
 
 
 def answering_agent(db_path: Path, statuses: dict[str, str]):

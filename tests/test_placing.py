@@ -4,7 +4,6 @@ Twirp stand-in (bearer token checked against the API secret)."""
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 from livekit import api
@@ -15,18 +14,6 @@ from outbound_caller.cli import app
 from outbound_caller.config import load_settings
 from outbound_caller.worker import TrunkRefused, check_trunk_at_start
 from test_config import GOOD
-
-
-@pytest.fixture
-def operator(
-    livekit_thread: LiveKitStub, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> LiveKitStub:
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.delenv("DATABASE_URL", raising=False)
-    monkeypatch.setenv("LIVEKIT_URL", livekit_thread.url)
-    monkeypatch.setenv("LIVEKIT_API_KEY", API_KEY)
-    monkeypatch.setenv("LIVEKIT_API_SECRET", API_SECRET)
-    return livekit_thread
 
 
 def cli(*args: str) -> tuple[int, str]:

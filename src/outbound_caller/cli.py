@@ -17,6 +17,7 @@ import typer
 from pydantic import ValidationError
 
 from .callstore import CallRow, dnc_add, dnc_list, dnc_remove, list_calls, record_placed
+from .cli_common import fail
 from .config import ENV_FILE, LiveKitSettings, load_livekit, read_env_file
 from .dispatch import DispatchMetadata
 from .errors import ConfigError, OutboundCallerError
@@ -50,17 +51,12 @@ app.add_typer(db_app, name="db")
 app.add_typer(appointments_app, name="appointments")
 
 
-def _fail(message: str, code: int = 1) -> typer.Exit:
-    typer.echo(f"outbound-caller: {message}", err=True)
-    return typer.Exit(code)
-
-
 def _with_store(work: Callable[[Store], Awaitable[T]]) -> T:
     """Open the store named by DATABASE_URL (a SQLite file here by default), run, close."""
     try:
         url = database_url(os.environ)
     except StoreError as exc:
-        raise _fail(str(exc), 2) from None
+        raise fail(str(exc), 2) from None
 
     async def _run() -> T:
         store = Store(url, now=utc_now)
@@ -74,7 +70,7 @@ def _with_store(work: Callable[[Store], Awaitable[T]]) -> T:
     except ImportFailed:
         raise
     except OutboundCallerError as exc:
-        raise _fail(str(exc)) from None
+        raise fail(str(exc)) from None
 
 
 @app.callback()
@@ -125,9 +121,9 @@ def appointments_list(
         try:
             wanted = date.fromisoformat(day)
         except ValueError:
-            raise _fail(f"--date {day!r} is not a date like 2026-12-01", 2) from None
+            raise fail(f"--date {day!r} is not a date like 2026-12-01", 2) from None
     if status is not None and status not in ("scheduled", "confirmed", "rescheduled", "cancelled"):
-        raise _fail(
+        raise fail(
             f"--status {status!r} is not one of scheduled, confirmed, rescheduled, cancelled", 2
         )
 
@@ -175,7 +171,7 @@ def import_file(
     except ImportFailed as exc:
         for problem in exc.problems:
             typer.echo(f"{file}: {problem}", err=True)
-        raise _fail(f"{file}: {exc}") from None
+        raise fail(f"{file}: {exc}") from None
     typer.echo(f"imported {result.rows} {result.kind} from {file}")
 
 
@@ -193,7 +189,7 @@ def demo(
     if live_llm:
         key = os.environ.get("OPENAI_API_KEY", "").strip()
         if not key:
-            raise _fail("--live-llm needs OPENAI_API_KEY to be set", 2)
+            raise fail("--live-llm needs OPENAI_API_KEY to be set", 2)
         from livekit.plugins import openai
 
         model = openai.LLM(model=os.environ.get("LLM_MODEL") or "gpt-4o", api_key=key)
@@ -225,21 +221,21 @@ def _livekit() -> LiveKitSettings:
     try:
         return load_livekit(os.environ)
     except ConfigError as exc:
-        raise _fail(str(exc), 2) from None
+        raise fail(str(exc), 2) from None
 
 
 def _e164(value: str, what: str) -> str:
     try:
         return to_e164(value)
     except ValueError as exc:
-        raise _fail(f"{what} {value!r} {exc}", 2) from None
+        raise fail(f"{what} {value!r} {exc}", 2) from None
 
 
 def _run(work: Coroutine[Any, Any, T]) -> T:
     try:
         return asyncio.run(work)
     except OutboundCallerError as exc:
-        raise _fail(str(exc)) from None
+        raise fail(str(exc)) from None
 
 
 @app.command()
@@ -263,7 +259,7 @@ def call(
             f"{str(e['msg']).removeprefix('Value error, ')}"
             for e in exc.errors()
         )
-        raise _fail(f"not calling: {reasons}", 2) from None
+        raise fail(f"not calling: {reasons}", 2) from None
     settings = _livekit()
     room = new_room_name()
 
@@ -301,10 +297,10 @@ def trunk_create(
     try:
         parse_address(address)
     except ValueError as exc:
-        raise _fail(f"--address {exc}", 2) from None
+        raise fail(f"--address {exc}", 2) from None
     checked = [_e164(n, "--numbers") for n in numbers]
     if not username or not password:
-        raise _fail("--username and --password must not be empty", 2)
+        raise fail("--username and --password must not be empty", 2)
     settings = _livekit()
 
     async def work() -> str:
@@ -328,7 +324,7 @@ def trunk_check() -> None:
     """Check that SIP_OUTBOUND_TRUNK_ID exists, uses TLS and has credentials."""
     trunk_id = os.environ.get("SIP_OUTBOUND_TRUNK_ID", "").strip()
     if not trunk_id.startswith("ST_"):
-        raise _fail("SIP_OUTBOUND_TRUNK_ID is not set to a trunk id (ST_...)", 2)
+        raise fail("SIP_OUTBOUND_TRUNK_ID is not set to a trunk id (ST_...)", 2)
     settings = _livekit()
 
     async def work() -> TrunkCheck:
@@ -355,7 +351,7 @@ def calls_list(
         try:
             start = datetime.combine(date.fromisoformat(since), time(), UTC)
         except ValueError:
-            raise _fail(f"--since {since!r} is not a date like 2026-12-01", 2) from None
+            raise fail(f"--since {since!r} is not a date like 2026-12-01", 2) from None
 
     async def work(store: Store) -> list[CallRow]:
         await store.check()
@@ -401,7 +397,7 @@ def dnc_remove_cmd(phone: Annotated[str, typer.Argument(help="The number, E.164.
         return await dnc_remove(store, number)
 
     if not _with_store(work):
-        raise _fail(f"{mask(number)} is not on the do-not-call list")
+        raise fail(f"{mask(number)} is not on the do-not-call list")
     typer.echo(f"{mask(number)} removed from the do-not-call list")
 
 

@@ -19,6 +19,7 @@ from sqlalchemy import select
 from . import schema as db
 from .campaign import Policy, Runner, Summary
 from .campaign_plan import plan_for_day, plan_for_people
+from .cli_common import fail
 from .config import LiveKitSettings, load_livekit
 from .dispatch import DispatchMetadata
 from .errors import ConfigError, OutboundCallerError
@@ -30,17 +31,12 @@ from .store import Store, database_url
 campaign_app = typer.Typer(help="Call many patients, safely.", no_args_is_help=True)
 
 
-def _fail(message: str, code: int = 1) -> typer.Exit:
-    typer.echo(f"outbound-caller: {message}", err=True)
-    return typer.Exit(code)
-
-
 def read_people(path: Path, default_zone: str) -> list[dict[str, str]]:
     """phone,name,timezone rows; raises typer.Exit(2) listing every bad line."""
     try:
         rows = list(csv.DictReader(path.read_text(encoding="utf-8-sig").splitlines()))
     except (OSError, UnicodeDecodeError, csv.Error) as exc:
-        raise _fail(f"{path}: cannot read ({exc})", 2) from None
+        raise fail(f"{path}: cannot read ({exc})", 2) from None
     people, problems = [], []
     for line, row in enumerate(rows, start=2):
         try:
@@ -88,17 +84,17 @@ def run(
 ) -> None:
     """Run a campaign until every patient is reached, finished with, or skipped."""
     if sum(x is not None for x in (day, people_csv, resume)) != 1:
-        raise _fail("give exactly one of --date, --csv or --resume", 2)
+        raise fail("give exactly one of --date, --csv or --resume", 2)
     wanted: date | None = None
     if day is not None:
         try:
             wanted = date.fromisoformat(day)
         except ValueError:
-            raise _fail(f"--date {day!r} is not a date like 2026-12-01", 2) from None
+            raise fail(f"--date {day!r} is not a date like 2026-12-01", 2) from None
     try:
         livekit: LiveKitSettings = load_livekit(os.environ)
     except ConfigError as exc:
-        raise _fail(str(exc), 2) from None
+        raise fail(str(exc), 2) from None
     policy = Policy(
         max_in_flight=max_in_flight,
         calls_per_second=rate,
@@ -180,7 +176,7 @@ def run(
     try:
         summary = asyncio.run(work())
     except OutboundCallerError as exc:
-        raise _fail(str(exc)) from None
+        raise fail(str(exc)) from None
     show(summary, Console())
 
 
@@ -204,9 +200,9 @@ def window(
             try:
                 parsed[label] = time.fromisoformat(value)
             except ValueError:
-                raise _fail(f"{label} {value!r} is not a time like 08:00", 2) from None
+                raise fail(f"{label} {value!r} is not a time like 08:00", 2) from None
     if "--start" in parsed and "--end" in parsed and parsed["--start"] >= parsed["--end"]:
-        raise _fail("--start must be before --end", 2)
+        raise fail("--start must be before --end", 2)
 
     async def work() -> tuple[time, time, bool]:
         store = Store(database_url(os.environ), now=utc_now)
@@ -229,7 +225,7 @@ def window(
     try:
         opens, closes, on_closed = asyncio.run(work())
     except OutboundCallerError as exc:
-        raise _fail(str(exc)) from None
+        raise fail(str(exc)) from None
     typer.echo(
         f"calling window {opens:%H:%M}-{closes:%H:%M} patient time; "
         f"{'also' if on_closed else 'not'} on closed days"
