@@ -12,6 +12,7 @@ import pytest
 
 from campaign_world import Crash, World
 from conftest import NY
+from outbound_caller import schema as db
 from outbound_caller.callstore import dnc_add, list_calls, record_placed
 from outbound_caller.campaign import Policy, Runner, next_step, window_opening
 from outbound_caller.campaign_plan import plan_for_day, plan_for_people
@@ -294,3 +295,30 @@ async def test_two_runners_share_one_campaign_on_postgresql_without_overlap(stor
         await other.close()
     assert Counter(d.phone for d in world.dials) == Counter({p["phone"]: 1 for p in people(20)})
     assert max(d.in_flight for d in world.dials) <= 4
+
+
+async def test_closed_days_are_skipped_unless_the_practice_allows_them(store: Store) -> None:
+    ids = await make_practice(store)
+    async with store.write() as s:
+        s.add(db.ClosedDate(practice_id=ids.practice, day=MONDAY_9AM_NY.date(), reason="training"))
+    world = World(store, MONDAY_9AM_NY.astimezone(UTC))
+    cid, _ = await plan_for_people(
+        store, practice_id=ids.practice, people=people(1), name="t", policy=FAST, now=world.t
+    )
+    await run(store, world, cid, FAST)
+    assert world.dials[0].at.astimezone(NY) == datetime(2026, 12, 1, 8, 0, tzinfo=NY)
+
+    async with store.write() as s:
+        practice = await s.get_one(db.Practice, ids.practice)
+        practice.call_on_closed_days = True
+    world = World(store, MONDAY_9AM_NY.astimezone(UTC))
+    cid, _ = await plan_for_people(
+        store,
+        practice_id=ids.practice,
+        people=people(1, start=50),
+        name="t2",
+        policy=FAST,
+        now=world.t,
+    )
+    await run(store, world, cid, FAST)
+    assert world.dials[0].at == MONDAY_9AM_NY
