@@ -13,15 +13,17 @@ from sqlalchemy import func, select
 
 from conftest import NOW, NY
 from outbound_caller import schema as db
+from outbound_caller.database import database_url
 from outbound_caller.errors import (
     AppointmentNotFound,
     InvalidRequest,
     ScheduleUnavailable,
     SlotUnavailable,
+    StoreError,
 )
 from outbound_caller.lookup import StoreScheduler
 from outbound_caller.seed import seed_demo
-from outbound_caller.store import Store, StoreError, database_url
+from outbound_caller.store import Store
 from storedata import add_patients_with_appointments, make_practice
 
 

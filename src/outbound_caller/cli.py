@@ -19,8 +19,9 @@ from pydantic import ValidationError
 from .callstore import CallRow, dnc_add, dnc_list, dnc_remove, list_calls, record_placed
 from .cli_common import fail
 from .config import ENV_FILE, LiveKitSettings, load_livekit, read_env_file
+from .database import database_url, redact
 from .dispatch import DispatchMetadata
-from .errors import ConfigError, OutboundCallerError
+from .errors import ConfigError, OutboundCallerError, StoreError
 from .importer import ImportFailed
 from .liveapi import (
     TrunkCheck,
@@ -33,7 +34,7 @@ from .liveapi import (
 )
 from .phone import mask, to_e164
 from .scheduling import utc_now
-from .store import Store, StoreError, database_url, open_store, redact
+from .store import Store, open_store
 
 T = TypeVar("T")
 

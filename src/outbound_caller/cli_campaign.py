@@ -21,12 +21,13 @@ from .campaign import Policy, Runner, Summary
 from .campaign_plan import plan_for_day, plan_for_people
 from .cli_common import fail
 from .config import LiveKitSettings, load_livekit
+from .database import database_url
 from .dispatch import DispatchMetadata
 from .errors import ConfigError, OutboundCallerError
 from .liveapi import create_call, livekit_api
 from .phone import to_e164
 from .scheduling import utc_now
-from .store import Store, database_url
+from .store import Store
 
 campaign_app = typer.Typer(help="Call many patients, safely.", no_args_is_help=True)
 

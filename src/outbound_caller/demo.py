@@ -25,6 +25,7 @@ from livekit.agents.voice.run_result import (
 )
 
 from .agent import CallState, OutboundCaller
+from .database import DEFAULT_SQLITE_FILE, redact
 from .dispatch import DispatchMetadata
 from .errors import OutboundCallerError
 from .lookup import CallContext, store_context
@@ -32,7 +33,7 @@ from .outcome import CallRecord, CallStatus
 from .scripted import Rule, ScriptedLLM, ToolCall, Turn
 from .seed import seed_demo
 from .speech import speak_date, speak_when
-from .store import DEFAULT_SQLITE_FILE, AppointmentRow, Store, redact
+from .store import AppointmentRow, Store
 
 CALLEE_LINES = [
     "Hello?",

@@ -6,6 +6,7 @@ Every error this package raises on purpose derives from one base class::
     ├── ConfigError          bad or missing settings; the message names every problem
     ├── MetadataError        dispatch metadata that cannot be used to place a call
     ├── ModelFilesMissing    turn-detector weights not downloaded
+    ├── StoreError           the database cannot be reached, opened or migrated
     ├── TransferFailed       the SIP transfer was rejected or did not connect
     └── SchedulingError      a scheduling request that cannot be honoured
         ├── AppointmentNotFound
@@ -38,6 +39,10 @@ class MetadataError(OutboundCallerError):
 
 class ModelFilesMissing(OutboundCallerError):
     """Model weights needed by the configured turn detector are not on disk."""
+
+
+class StoreError(OutboundCallerError):
+    """The scheduling store cannot be reached, opened or migrated (operator-facing)."""
 
 
 class TransferFailed(OutboundCallerError):

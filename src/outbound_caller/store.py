@@ -19,11 +19,9 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import event, select, text
-from sqlalchemy.engine import make_url
+from sqlalchemy import select, text
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import (
-    AsyncEngine,
     AsyncSession,
     async_sessionmaker,
     create_async_engine,
@@ -31,51 +29,23 @@ from sqlalchemy.ext.asyncio import (
 
 from . import schema as db
 from .availability import ProviderDay, decode_slot_id, fits, free_slots, localize
+from .database import DEFAULT_SQLITE_FILE, database_url, redact, sqlite_tuning
 from .errors import (
     AppointmentNotFound,
     InvalidRequest,
-    OutboundCallerError,
     ScheduleUnavailable,
     SchedulingError,
     SlotUnavailable,
+    StoreError,
 )
 from .scheduling import MAX_DAYS_AHEAD, Appointment, Slot, utc_now
 
 logger = logging.getLogger(__name__)
 
-DEFAULT_SQLITE_FILE = "outbound-caller.db"
 SLOT_STEP = timedelta(minutes=15)
 CONFIG_TTL = 60.0  # seconds a worker may use cached hours/providers for lookups
 MAX_VISIT = timedelta(minutes=480)  # the longest appointment type the schema allows
 LIVE = ("scheduled", "confirmed", "rescheduled")
-
-
-class StoreError(OutboundCallerError):
-    """The store cannot be opened or migrated (operator-facing)."""
-
-
-def database_url(env: Mapping[str, str]) -> str:
-    """``DATABASE_URL`` as an async SQLAlchemy URL; unset means a SQLite file here."""
-    raw = (env.get("DATABASE_URL") or "").strip()
-    if not raw:
-        return f"sqlite+aiosqlite:///{DEFAULT_SQLITE_FILE}"
-    for prefix, driver in (
-        ("postgresql://", "postgresql+asyncpg://"),
-        ("postgres://", "postgresql+asyncpg://"),
-        ("sqlite:///", "sqlite+aiosqlite:///"),
-    ):
-        if raw.startswith(prefix):
-            return driver + raw[len(prefix) :]
-    if raw.startswith(("postgresql+asyncpg://", "sqlite+aiosqlite:///")):
-        return raw
-    raise StoreError(
-        "DATABASE_URL must start with postgresql:// or sqlite:/// "
-        "(leave it unset for a SQLite file in the working directory)"
-    )
-
-
-def redact(url: str) -> str:
-    return make_url(url).render_as_string(hide_password=True)
 
 
 @dataclass(frozen=True)
@@ -131,24 +101,6 @@ def _row(a: db.Appointment) -> AppointmentRow:
     )
 
 
-def _sqlite_tuning(engine: AsyncEngine) -> None:
-    @event.listens_for(engine.sync_engine, "connect")
-    def _connect(dbapi_connection: Any, _record: Any) -> None:
-        dbapi_connection.isolation_level = None  # SQLAlchemy issues BEGIN itself (below)
-        cursor = dbapi_connection.cursor()
-        cursor.execute("PRAGMA foreign_keys=ON")
-        cursor.execute("PRAGMA journal_mode=WAL")
-        cursor.execute("PRAGMA busy_timeout=30000")
-        cursor.close()
-
-    @event.listens_for(engine.sync_engine, "begin")
-    def _begin(conn: Any) -> None:
-        # A write transaction takes the database write lock before it reads anything.
-        # A read runs in autocommit: each lookup is one SELECT, atomic on its own.
-        if conn.get_execution_options().get("write", False):
-            conn.exec_driver_sql("BEGIN IMMEDIATE")
-
-
 @dataclass(frozen=True)
 class PracticeSetup:
     zone: ZoneInfo
@@ -170,7 +122,7 @@ class Store:
         self.engine = create_async_engine(url, echo=echo)
         self.dialect = self.engine.dialect.name
         if self.dialect == "sqlite":
-            _sqlite_tuning(self.engine)
+            sqlite_tuning(self.engine)
         self._sessions = async_sessionmaker(self.engine, expire_on_commit=False)
         self._setups: dict[int, tuple[float, PracticeSetup]] = {}
         # Same pool; connections it hands out begin with the write lock on SQLite.

@@ -22,6 +22,7 @@ from .agent import CallState, OutboundCaller, build_opening
 from .call import Call
 from .callstore import dnc_add, record_outcome
 from .config import ENV_FILE, Settings, load_settings, read_env_file
+from .database import DEFAULT_SQLITE_FILE, database_url
 from .dispatch import AGENT_NAME, DispatchMetadata, parse_metadata
 from .errors import (
     ConfigError,
@@ -29,6 +30,7 @@ from .errors import (
     ModelFilesMissing,
     OutboundCallerError,
     ScheduleUnavailable,
+    StoreError,
 )
 from .liveapi import LiveKitError, check_trunk, livekit_api
 from .lookup import inline_context, store_context
@@ -41,7 +43,7 @@ from .pipeline import (
     register_english_runner,
     session_start_options,
 )
-from .store import DEFAULT_SQLITE_FILE, Store, StoreError, database_url, open_store
+from .store import Store, open_store
 from .telephony import Telephony
 
 logger = logging.getLogger(__name__)
