@@ -93,6 +93,8 @@ BAD = [
     ("MAX_CALL_DURATION", "10", "greater than or equal to 60"),
     ("MAX_CALL_DURATION", "1.5h", "valid integer"),
     ("GREETING_DELAY", "-1", "greater than or equal to 0.5"),
+    ("SILENCE_TIMEOUT", "1", "greater than or equal to 3"),
+    ("ALLOW_INSECURE_TRUNK", "sometimes", "valid boolean"),
 ]
 
 

@@ -100,6 +100,18 @@ UNREACHABLE = (
 )
 
 
+def build_check_in() -> str:
+    return prompts.render("check_in")
+
+
+def build_silent_goodbye(state: CallState) -> str:
+    return prompts.render(
+        "silent_goodbye",
+        practice_name=state.practice.name,
+        callback_number=state.practice.callback_number,
+    )
+
+
 def _interrupted(ctx: RunContext[CallState]) -> bool:
     """True when the callee talked over this turn: act on nothing from it."""
     return ctx.speech_handle.interrupted

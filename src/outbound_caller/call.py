@@ -94,6 +94,36 @@ class Call:
         self._log("callee silent, opening the call", delay_s=delay)
         return self._session.generate_reply(instructions=opening)
 
+    def watch_silence(self, *, check_in: str, goodbye: str, wait: float) -> None:
+        """When the line goes quiet (the session marks the callee "away" after its
+        ``user_away_timeout``), check in once; if nothing is said for ``wait`` seconds
+        after the check-in, say goodbye and hang up. The callee speaking cancels that."""
+        loop = asyncio.get_event_loop()
+        timers: list[asyncio.TimerHandle] = []
+        checking = False
+
+        def _give_up() -> None:
+            self._log("line still silent, ending the call")
+            handle = self._session.generate_reply(instructions=goodbye)
+            handle.add_done_callback(lambda _: self.hang_up_soon("silence"))
+
+        def _checked_in(_: SpeechHandle) -> None:
+            if checking:  # nobody spoke while the check-in played
+                timers.append(loop.call_later(wait, _give_up))
+
+        def _state(ev: Any) -> None:
+            nonlocal checking
+            if ev.new_state == "speaking":
+                checking = False
+                while timers:
+                    timers.pop().cancel()
+            elif ev.new_state == "away" and not checking:
+                checking = True
+                self._log("line silent, checking in")
+                self._session.generate_reply(instructions=check_in).add_done_callback(_checked_in)
+
+        self._session.on("user_state_changed", _state)
+
     def watch_callee(self, room: rtc.EventEmitter[Any]) -> None:
         """Hang up whenever the callee's leg leaves the room, for any reason."""
 

@@ -42,6 +42,7 @@ HINTS: dict[str, str] = {
     "MAX_CALL_DURATION": "longest call in seconds, a whole number from 60 to 7200",
     "GREETING_DELAY": "seconds of silence after the answer before the agent opens, 0.5 to 10",
     "ALLOW_INSECURE_TRUNK": "true only to dial over a trunk without TLS or credentials",
+    "SILENCE_TIMEOUT": "seconds of silence before the agent checks in (then ends), 3 to 60",
 }
 
 SECRETS = {"LIVEKIT_API_SECRET", "OPENAI_API_KEY", "DEEPGRAM_API_KEY", "CARTESIA_API_KEY"}
@@ -84,6 +85,7 @@ class Settings(BaseModel):
     max_call_duration: int = Field(alias="MAX_CALL_DURATION", default=600, ge=60, le=7200)
     greeting_delay: float = Field(alias="GREETING_DELAY", default=2.0, ge=0.5, le=10.0)
     allow_insecure_trunk: bool = Field(alias="ALLOW_INSECURE_TRUNK", default=False)
+    silence_timeout: float = Field(alias="SILENCE_TIMEOUT", default=10.0, ge=3.0, le=60.0)
 
     @field_validator("livekit_url")
     @classmethod

@@ -112,6 +112,9 @@ def build_session(settings: Settings, *, vad_model: vad.VAD) -> AgentSession[Cal
         ),
         vad=vad_model,
         turn_handling=turn_handling(settings.turn_detection),
+        # after this long with both sides silent the callee counts as "away"; the call
+        # then checks in once, and ends if the silence goes on (Call.watch_silence)
+        user_away_timeout=settings.silence_timeout,
     )
 
 

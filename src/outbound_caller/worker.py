@@ -18,7 +18,13 @@ from typing import Any
 from livekit.agents import AgentServer, JobContext, JobProcess, cli
 from livekit.plugins import silero
 
-from .agent import CallState, OutboundCaller, build_opening
+from .agent import (
+    CallState,
+    OutboundCaller,
+    build_check_in,
+    build_opening,
+    build_silent_goodbye,
+)
 from .call import Call
 from .callstore import dnc_add, record_outcome
 from .config import ENV_FILE, Settings, load_settings, read_env_file
@@ -141,6 +147,11 @@ async def entrypoint(ctx: JobContext) -> None:
 
     await ctx.connect()
     call.watch_callee(ctx.room)
+    call.watch_silence(
+        check_in=build_check_in(),
+        goodbye=build_silent_goodbye(state),
+        wait=settings.silence_timeout,
+    )
     await session.start(
         OutboundCaller(state, llm=build_llm(settings)),
         room=ctx.room,
