@@ -18,12 +18,13 @@ from datetime import datetime
 from typing import Any
 
 from livekit import rtc
-from livekit.agents import AgentSession
+from livekit.agents import AgentSession, AMDPredictionEvent
 from livekit.agents.voice import SpeechHandle
 
 from .outcome import CallRecord, CallStatus
 from .phone import mask
 from .telephony import DialResult, Telephony
+from .voicemail import Action, VoicemailPolicy, action_for
 
 logger = logging.getLogger(__name__)
 
@@ -75,6 +76,25 @@ class Call:
         )
         await self.hang_up(result.status.value)
         return result
+
+    async def apply_verdict(
+        self, verdict: AMDPredictionEvent | None, *, policy: VoicemailPolicy, message: str
+    ) -> Action:
+        """Act on the answering-machine verdict (None: the detector gave none)."""
+        category = verdict.category if verdict is not None else None
+        action = action_for(category, policy)
+        self.record.amd = category.value if category is not None else "none"
+        self._log("answering machine verdict", amd=self.record.amd, action=action.value)
+        if action is Action.CONVERSE:
+            return action
+        self.record.status = CallStatus.VOICEMAIL
+        if action is Action.LEAVE_MESSAGE:
+            handle = self._session.say(message, allow_interruptions=False)
+            await handle.wait_for_playout()
+            await self.hang_up("voicemail: message left")
+        else:
+            await self.hang_up(f"answering machine ({self.record.amd})")
+        return action
 
     def _heard_callee(self, ev: Any) -> None:
         if getattr(ev, "new_state", "speaking") == "speaking":

@@ -42,6 +42,8 @@ HINTS: dict[str, str] = {
     "MAX_CALL_DURATION": "longest call in seconds, a whole number from 60 to 7200",
     "GREETING_DELAY": "seconds of silence after the answer before the agent opens, 0.5 to 10",
     "ALLOW_INSECURE_TRUNK": "true only to dial over a trunk without TLS or credentials",
+    "VOICEMAIL_POLICY": "hangup (default) or message: leave the practice's name and number",
+    "AMD_LLM_MODEL": "the OpenAI model that classifies greetings, e.g. gpt-4o-mini",
     "SILENCE_TIMEOUT": "seconds of silence before the agent checks in (then ends), 3 to 60",
 }
 
@@ -85,6 +87,10 @@ class Settings(BaseModel):
     max_call_duration: int = Field(alias="MAX_CALL_DURATION", default=600, ge=60, le=7200)
     greeting_delay: float = Field(alias="GREETING_DELAY", default=2.0, ge=0.5, le=10.0)
     allow_insecure_trunk: bool = Field(alias="ALLOW_INSECURE_TRUNK", default=False)
+    voicemail_policy: Literal["hangup", "message"] = Field(
+        alias="VOICEMAIL_POLICY", default="hangup"
+    )
+    amd_llm_model: NonEmpty = Field(alias="AMD_LLM_MODEL", default="gpt-4o-mini")
     silence_timeout: float = Field(alias="SILENCE_TIMEOUT", default=10.0, ge=3.0, le=60.0)
 
     @field_validator("livekit_url")

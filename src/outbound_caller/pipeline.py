@@ -8,13 +8,14 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from livekit.agents import AgentSession, llm, room_io, vad
+from livekit.agents import AMD, AgentSession, llm, room_io, vad
 from livekit.agents.voice.turn import TurnDetectionMode, TurnHandlingOptions
 from livekit.plugins import cartesia, deepgram, noise_cancellation, openai
 
 from .agent import CallState
 from .config import Settings, TurnDetection
 from .errors import ModelFilesMissing
+from .voicemail import DETECTION
 
 DOWNLOAD_COMMAND = ".venv/bin/python -m livekit.agents download-files"
 
@@ -92,6 +93,22 @@ def turn_handling(kind: TurnDetection) -> TurnHandlingOptions:
 
 def build_llm(settings: Settings) -> llm.LLM[Any]:
     return openai.LLM(model=settings.llm_model, api_key=settings.openai_api_key.get_secret_value())
+
+
+def build_amd(session: AgentSession[CallState], settings: Settings, *, identity: str) -> AMD:
+    """The framework's answering-machine detector on the callee's leg, classifying with a
+    small OpenAI model and reusing the session's own transcripts (no second STT)."""
+    return AMD(
+        session,
+        llm=openai.LLM(
+            model=settings.amd_llm_model, api_key=settings.openai_api_key.get_secret_value()
+        ),
+        stt=None,
+        participant_identity=identity,
+        ivr_detection=False,  # an IVR menu is hung up on, not navigated
+        detection_options=DETECTION,
+        suppress_compatibility_warning=True,
+    )
 
 
 def build_session(settings: Settings, *, vad_model: vad.VAD) -> AgentSession[CallState]:

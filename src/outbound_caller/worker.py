@@ -43,6 +43,7 @@ from .lookup import inline_context, store_context
 from .outcome import CallRecord
 from .phone import mask
 from .pipeline import (
+    build_amd,
     build_llm,
     build_session,
     check_turn_detector,
@@ -51,11 +52,13 @@ from .pipeline import (
 )
 from .store import Store, open_store
 from .telephony import Telephony
+from .voicemail import Action, voicemail_message
 
 logger = logging.getLogger(__name__)
 
 WORKER_COMMANDS = {"dev", "start", "console", "connect"}
 DRAIN_TIMEOUT_S = 900  # a call in progress may take up to MAX_CALL_DURATION to finish
+AMD_WAIT_S = 15.0  # the detector's own timeout is 8 s; this only guards against a hang
 
 
 def prewarm(proc: JobProcess) -> None:
@@ -160,13 +163,30 @@ async def entrypoint(ctx: JobContext) -> None:
 
     if ctx.is_fake_job():  # console: no phone line, the terminal is the callee
         record.answered_at = now_utc()
-    else:
+        await call.greet_when_ready(delay=settings.greeting_delay, opening=build_opening(state))
+        return
+
+    # the detector listens from before the dial, so the greeting is heard from its first word
+    async with build_amd(session, settings, identity=telephony.identity) as detector:
         logger.info("placing call", extra={**extra, "phone": mask(meta.phone_number)})
         result = await call.place(meta.phone_number)
         if not result.answered:
             ctx.shutdown(reason=result.status.value)
             return
-    await call.greet_when_ready(delay=settings.greeting_delay, opening=build_opening(state))
+        try:
+            verdict = await asyncio.wait_for(detector.execute(), AMD_WAIT_S)
+        except (TimeoutError, RuntimeError) as exc:
+            logger.warning("no answering-machine verdict: %r", exc, extra=extra)
+            verdict = None
+    message = voicemail_message(
+        practice_name=state.practice.name, callback_number=state.practice.callback_number
+    )
+    action = await call.apply_verdict(verdict, policy=settings.voicemail_policy, message=message)
+    if action is Action.CONVERSE:
+        silent_line = verdict is not None and verdict.speech_duration == 0
+        await call.greet_when_ready(
+            delay=0.2 if silent_line else settings.greeting_delay, opening=build_opening(state)
+        )
 
 
 class _DropDeprecationNotices(logging.Filter):

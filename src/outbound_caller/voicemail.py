@@ -1,0 +1,57 @@
+"""Answering-machine verdicts and what the call does about each.
+
+The verdict comes from the framework's detector (``livekit.agents.AMD``), opened before
+dialing so the greeting is heard from its first word. The settings below keep a person
+who says "hello?" from waiting: a short greeting followed by half a second of silence is
+a person (the detector's own rule), and a silent line is given up on after
+``NO_SPEECH_SECONDS`` instead of the detector's default of ten seconds, after which the
+agent opens the call itself.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Literal
+
+from livekit.agents import AMDCategory
+from livekit.agents.voice.amd.detector import DetectionOptions
+
+from . import prompts
+
+VoicemailPolicy = Literal["hangup", "message"]
+
+NO_SPEECH_SECONDS = 3.0
+DETECTION: DetectionOptions = {
+    # a silent line: stop waiting for a greeting after 3 s (default 10 s) and let the
+    # agent open the call
+    "no_speech_threshold": NO_SPEECH_SECONDS,
+    # a greeting still undecided after 8 s (default 20 s) is treated as uncertain
+    "timeout": 8.0,
+}
+
+
+class Action(StrEnum):
+    CONVERSE = "converse"
+    HANG_UP = "hang_up"
+    LEAVE_MESSAGE = "leave_message"
+
+
+def action_for(category: AMDCategory | None, policy: VoicemailPolicy) -> Action:
+    """Human or uncertain (or no verdict at all): talk. Voicemail: the practice's policy.
+    An IVR menu or a mailbox that cannot take a message: hang up."""
+    if category is None or category in (AMDCategory.HUMAN, AMDCategory.UNCERTAIN):
+        return Action.CONVERSE
+    if category == AMDCategory.MACHINE_VM and policy == "message":
+        return Action.LEAVE_MESSAGE
+    return Action.HANG_UP
+
+
+def voicemail_message(*, practice_name: str, callback_number: str) -> str:
+    """What the agent leaves on a voicemail: the practice and its number, nothing about the
+    patient or the appointment (someone else may hear it)."""
+    spoken_number = (
+        " ".join(callback_number.removeprefix("+1"))
+        if callback_number.startswith("+1")
+        else " ".join(callback_number.lstrip("+"))
+    )
+    return prompts.render("voicemail", practice_name=practice_name, callback_number=spoken_number)
