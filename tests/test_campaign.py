@@ -322,3 +322,25 @@ async def test_closed_days_are_skipped_unless_the_practice_allows_them(store: St
     )
     await run(store, world, cid, FAST)
     assert world.dials[0].at == MONDAY_9AM_NY
+
+
+@pytest.mark.parametrize(
+    ("ending", "reason"), [("do_not_call", "asked on a call"), ("wrong_number", "wrong number")]
+)
+async def test_numbers_that_must_not_be_called_again_go_on_the_list(
+    store: Store, ending: str, reason: str
+) -> None:
+    from outbound_caller.callstore import dnc_list
+    from outbound_caller.dispatch import DispatchMetadata
+    from outbound_caller.outcome import CallRecord, CallStatus
+    from outbound_caller.worker import save_outcome
+
+    record = CallRecord(
+        started_at=MONDAY_9AM_NY,
+        status=CallStatus.ANSWERED,
+        hangup_reason=ending,
+        ended_at=MONDAY_9AM_NY,
+    )
+    await save_outcome(store, "r", DispatchMetadata(phone_number="+14155552999"), record, {})
+    [entry] = await dnc_list(store)
+    assert (entry.phone, entry.reason) == ("+14155552999", reason)

@@ -58,6 +58,8 @@ logger = logging.getLogger(__name__)
 
 WORKER_COMMANDS = {"dev", "start", "console", "connect"}
 DRAIN_TIMEOUT_S = 900  # a call in progress may take up to MAX_CALL_DURATION to finish
+# how a call ended -> why its number is never dialed again
+DNC_REASONS = {"do_not_call": "asked on a call", "wrong_number": "wrong number"}
 AMD_WAIT_S = 15.0  # the detector's own timeout is 8 s; this only guards against a hang
 
 
@@ -213,9 +215,10 @@ async def save_outcome(
             appointment_id=meta.appointment_id,
             record=record,
         )
-        if record.hangup_reason == "do_not_call":
-            await dnc_add(store, meta.phone_number, reason="asked on a call", by=room, at=now_utc())
-            logger.info("number added to the do-not-call list", extra=extra)
+        reason = DNC_REASONS.get(record.hangup_reason or "")
+        if reason is not None:
+            await dnc_add(store, meta.phone_number, reason=reason, by=room, at=now_utc())
+            logger.info("number added to the do-not-call list: %s", reason, extra=extra)
     except ScheduleUnavailable as exc:
         logger.error("could not save the call outcome: %s", exc, extra=extra)
 
