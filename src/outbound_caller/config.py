@@ -44,6 +44,8 @@ HINTS: dict[str, str] = {
     "ALLOW_INSECURE_TRUNK": "true only to dial over a trunk without TLS or credentials",
     "VOICEMAIL_POLICY": "hangup (default) or message: leave the practice's name and number",
     "AMD_LLM_MODEL": "the OpenAI model that classifies greetings, e.g. gpt-4o-mini",
+    "TRANSCRIPT_DIR": "a directory for call transcripts (unset: no transcripts are written)",
+    "TRANSCRIPT_RETENTION_DAYS": "days to keep transcripts, 1 to 3650",
     "SILENCE_TIMEOUT": "seconds of silence before the agent checks in (then ends), 3 to 60",
 }
 
@@ -91,6 +93,10 @@ class Settings(BaseModel):
         alias="VOICEMAIL_POLICY", default="hangup"
     )
     amd_llm_model: NonEmpty = Field(alias="AMD_LLM_MODEL", default="gpt-4o-mini")
+    transcript_dir: Path | None = Field(alias="TRANSCRIPT_DIR", default=None)
+    transcript_retention_days: int = Field(
+        alias="TRANSCRIPT_RETENTION_DAYS", default=30, ge=1, le=3650
+    )
     silence_timeout: float = Field(alias="SILENCE_TIMEOUT", default=10.0, ge=3.0, le=60.0)
 
     @field_validator("livekit_url")

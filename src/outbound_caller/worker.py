@@ -52,6 +52,7 @@ from .pipeline import (
 )
 from .store import Store, open_store
 from .telephony import Telephony
+from .transcripts import write_transcript
 from .voicemail import Action, voicemail_message
 
 logger = logging.getLogger(__name__)
@@ -143,6 +144,20 @@ async def entrypoint(ctx: JobContext) -> None:
 
     async def _on_shutdown(reason: str) -> None:
         await call.hang_up(f"job shutdown: {reason}")
+        if settings.transcript_dir is not None:
+            keep = timedelta(days=settings.transcript_retention_days)
+            try:
+                write_transcript(
+                    settings.transcript_dir,
+                    room=ctx.job.room.name,
+                    started_at=record.started_at,
+                    outcome=record.status.value,
+                    history=session.history,
+                    keep=keep,
+                    now=now_utc(),
+                )
+            except OSError as exc:
+                logger.error("could not write the transcript: %s", exc, extra=extra)
         if store is not None:
             await save_outcome(store, ctx.job.room.name, meta, record, extra)
             await store.close()
