@@ -6,6 +6,8 @@ import inspect
 import re
 from datetime import date, datetime, timedelta
 
+import pytest
+
 from conftest import NY, PATIENT_PHONE, ROOM, TRANSFER_TO, StartCall
 from helpers import eventually
 from livekit_stub import Fail, LiveKitStub
@@ -340,3 +342,53 @@ def test_no_tool_takes_a_patient_or_appointment_from_the_llm() -> None:
     ):
         params = set(inspect.signature(getattr(OutboundCaller, name)).parameters)
         assert params <= allowed, (name, params)
+
+
+@pytest.mark.parametrize(
+    ("words", "reason"),
+    [
+        ("Stop calling me.", "do_not_call"),
+        ("Just hang up.", "patient_request"),
+        ("I'm not interested.", "not_interested"),
+        ("You have the wrong number.", "wrong_number"),
+        ("Don't call me again.", "do_not_call"),
+    ],
+)
+async def test_each_ending_phrase_ends_the_call_after_one_sentence(
+    start_call: StartCall, livekit_server: LiveKitStub, words: str, reason: str
+) -> None:
+    live = await start_call(
+        [
+            Rule(
+                r"^(stop|just|i'm|you have|don't)",
+                Turn("", (ToolCall("end_call", {"reason": reason}),)),
+            ),
+            Rule(r"^end_call ->", Turn("Understood, goodbye.")),
+        ]
+    )
+    result = await live.session.run(user_input=words)
+    result.expect.next_event().is_function_call(name="end_call", arguments={"reason": reason})
+    result.expect.next_event().is_function_call_output()
+    result.expect.next_event().is_message(role="assistant")
+    result.expect.no_more_events()
+    await eventually(lambda: len(livekit_server.calls("DeleteRoom")) == 1)
+    assert live.state.record.hangup_reason == reason
+
+
+async def test_someone_else_answering_hears_nothing_about_the_appointment(
+    start_call: StartCall,
+) -> None:
+    live = await start_call(
+        [Rule(r"roommate", Turn("No problem. Is Jane available, or should we call back later?"))]
+    )
+    result = await live.session.run(user_input="This is her roommate, what's it about?")
+    reply = result.expect.next_event().is_message(role="assistant").event().item.text_content
+    result.expect.no_more_events()
+    instructions = " ".join((live.llm.requests[-1].items[0].text_content or "").split())
+    assert (
+        "Say nothing about the appointment until the person confirms they are the patient"
+        in instructions
+    )
+    assert "reveal nothing about the appointment" in instructions
+    assert reply is not None
+    assert "December" not in reply
