@@ -6,7 +6,7 @@ import os
 import threading
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -109,6 +109,7 @@ async def start_call(telephony: Telephony) -> AsyncIterator[StartCall]:
         transfer_to: str | None = TRANSFER_TO,
         appointment: Appointment | None = None,
         patient_name: str | None = "Jane Doe",
+        date_of_birth: date | None = None,
         **llm_options: Any,
     ) -> LiveCall:
         appointment = appointment or jane_appointment()
@@ -131,6 +132,8 @@ async def start_call(telephony: Telephony) -> AsyncIterator[StartCall]:
             appointment=appointment,
             transfer_to=transfer_to,
             log_extra=LOG,
+            verify_date_of_birth=date_of_birth is not None,
+            date_of_birth=date_of_birth,
         )
         session.userdata = state
         await session.start(OutboundCaller(state), record=False)

@@ -331,7 +331,7 @@ async def test_injection_cannot_reach_another_patients_appointment(start_call: S
 
 
 def test_no_tool_takes_a_patient_or_appointment_from_the_llm() -> None:
-    allowed = {"self", "ctx", "date", "slot_id", "reason"}
+    allowed = {"self", "ctx", "date", "slot_id", "reason", "date_of_birth"}
     for name in (
         "look_up_availability",
         "confirm_appointment",
@@ -339,6 +339,7 @@ def test_no_tool_takes_a_patient_or_appointment_from_the_llm() -> None:
         "end_call",
         "detected_answering_machine",
         "cancel_appointment",
+        "verify_identity",
     ):
         params = set(inspect.signature(getattr(OutboundCaller, name)).parameters)
         assert params <= allowed, (name, params)
@@ -392,3 +393,41 @@ async def test_someone_else_answering_hears_nothing_about_the_appointment(
     assert "reveal nothing about the appointment" in instructions
     assert reply is not None
     assert "December" not in reply
+
+
+async def test_with_date_of_birth_checks_nothing_is_discussed_before_verification(
+    start_call: StartCall,
+) -> None:
+    live = await start_call(
+        [
+            Rule(r"^yes, confirm", Turn("", (ToolCall("confirm_appointment"),))),
+            Rule(
+                r"^my birthday is the 15th",
+                Turn("", (ToolCall("verify_identity", {"date_of_birth": "1985-03-15"}),)),
+            ),
+            Rule(
+                r"^it's the 14th",
+                Turn("", (ToolCall("verify_identity", {"date_of_birth": "1985-03-14"}),)),
+            ),
+            Rule(r" -> ", Turn("Okay.")),
+        ],
+        date_of_birth=date(1985, 3, 14),
+    )
+    instructions = " ".join(((live.llm.requests or [None]) and []) or [])
+    result = await live.session.run(user_input="Yes, confirm it.")
+    refused = result.expect.next_event(type="function_call_output").event().item
+    assert refused.is_error
+    assert "identity is not verified yet" in refused.output
+    assert (await live.scheduler.get_appointment("appt-1")).status == "scheduled"
+
+    result = await live.session.run(user_input="My birthday is the 15th of March 1985.")
+    wrong = result.expect.next_event(type="function_call_output").event().item.output
+    assert wrong == "That does not match. Ask them to repeat their date of birth once."
+
+    result = await live.session.run(user_input="It's the 14th, sorry.")
+    right = result.expect.next_event(type="function_call_output").event().item.output
+    assert right.startswith("Verified")
+    await live.session.run(user_input="Yes, confirm it.")
+    assert (await live.scheduler.get_appointment("appt-1")).status == "confirmed"
+    instructions = " ".join((live.llm.requests[0].items[0].text_content or "").split())
+    assert "ask for their date of birth and call `verify_identity`" in instructions

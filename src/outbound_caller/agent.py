@@ -28,6 +28,7 @@ logger = logging.getLogger(__name__)
 
 DEFAULT_VISIT = timedelta(minutes=30)
 MAX_SLOTS_SPOKEN = 6
+MAX_IDENTITY_CHECKS = 2
 
 EndReason = Literal["patient_request", "do_not_call", "not_interested", "wrong_number", "completed"]
 
@@ -63,6 +64,13 @@ class CallState:
     transfer_to: str | None = None
     log_extra: dict[str, Any] = field(default_factory=dict)
     last_day: date | None = None  # the day last looked up, for offering alternatives
+    verify_date_of_birth: bool = False  # the practice asks for it before any detail
+    date_of_birth: date | None = None  # on file for the patient, when the store has it
+    verified: bool = False
+    failed_checks: int = 0
+
+    def must_verify(self) -> bool:
+        return self.verify_date_of_birth and self.date_of_birth is not None
 
     def today(self) -> date:
         return self.now().astimezone(self.practice.zone).date()
@@ -83,6 +91,12 @@ def build_instructions(state: CallState) -> str:
             else "none on file; you can still offer to book one"
         ),
         callback_number=state.practice.callback_number,
+        identity_check=(
+            "Then ask for their date of birth and call `verify_identity` with it; discuss the "
+            "appointment only once it returns that they are verified."
+            if state.must_verify()
+            else ""
+        ),
     )
 
 
@@ -129,11 +143,44 @@ class OutboundCaller(Agent):
     def _log(self, event: str, **fields: Any) -> None:
         logger.info(event, extra={**self._state.log_extra, **fields})
 
-    def _used(self, ctx: RunContext[CallState], tool: str) -> CallState:
+    def _used(
+        self, ctx: RunContext[CallState], tool: str, *, needs_identity: bool = False
+    ) -> CallState:
         state = ctx.userdata
         state.record.tools_used.append(tool)
         self._log("tool called", tool=tool)
+        if needs_identity and state.must_verify() and not state.verified:
+            raise ToolError(
+                "The caller's identity is not verified yet: ask for their date of birth and "
+                "call verify_identity first. Say nothing about the appointment until then."
+            )
         return state
+
+    @function_tool
+    async def verify_identity(self, ctx: RunContext[CallState], date_of_birth: str) -> str:
+        """Check the date of birth the caller gave against the one on file.
+
+        Args:
+            date_of_birth: What the caller said, as YYYY-MM-DD.
+        """
+        state = self._used(ctx, "verify_identity")
+        if not state.must_verify():
+            return "No date of birth check is needed on this call."
+        if state.failed_checks >= MAX_IDENTITY_CHECKS:
+            return "Not verified. Do not discuss the appointment; offer that the office calls back."
+        try:
+            given = datetime.strptime(date_of_birth.strip(), "%Y-%m-%d").date()
+        except ValueError:
+            raise ToolError("I didn't catch that date of birth; ask for it again.") from None
+        if given == state.date_of_birth:
+            state.verified = True
+            self._log("identity verified")
+            return "Verified: this is the patient. You may discuss the appointment."
+        state.failed_checks += 1
+        self._log("identity check failed", attempt=state.failed_checks)
+        if state.failed_checks >= MAX_IDENTITY_CHECKS:
+            return "Not verified. Do not discuss the appointment; offer that the office calls back."
+        return "That does not match. Ask them to repeat their date of birth once."
 
     @function_tool
     async def look_up_availability(self, ctx: RunContext[CallState], date: str) -> str:
@@ -143,7 +190,7 @@ class OutboundCaller(Agent):
             date: The day to look up, as YYYY-MM-DD. Work it out from what the patient said
                 and today's date in your instructions.
         """
-        state = self._used(ctx, "look_up_availability")
+        state = self._used(ctx, "look_up_availability", needs_identity=True)
         try:
             day = datetime.strptime(date.strip(), "%Y-%m-%d").date()
         except ValueError:
@@ -206,7 +253,7 @@ class OutboundCaller(Agent):
             slot_id: Leave empty to confirm the appointment they already have. To move it,
                 the slot id of a time that look_up_availability returned.
         """
-        state = self._used(ctx, "confirm_appointment")
+        state = self._used(ctx, "confirm_appointment", needs_identity=True)
         if state.appointment is None:
             raise ToolError("There is no appointment on file for this patient.")
         if _interrupted(ctx):
@@ -234,7 +281,7 @@ class OutboundCaller(Agent):
     async def cancel_appointment(self, ctx: RunContext[CallState]) -> str:
         """Cancel the patient's appointment. Only after they have clearly asked to cancel
         and said no to moving it to another time."""
-        state = self._used(ctx, "cancel_appointment")
+        state = self._used(ctx, "cancel_appointment", needs_identity=True)
         if state.appointment is None:
             raise ToolError("There is no appointment on file for this patient.")
         if _interrupted(ctx):

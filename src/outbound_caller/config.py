@@ -46,6 +46,7 @@ HINTS: dict[str, str] = {
     "AMD_LLM_MODEL": "the OpenAI model that classifies greetings, e.g. gpt-4o-mini",
     "TRANSCRIPT_DIR": "a directory for call transcripts (unset: no transcripts are written)",
     "TRANSCRIPT_RETENTION_DAYS": "days to keep transcripts, 1 to 3650",
+    "VERIFY_DATE_OF_BIRTH": "true to have the agent check the patient's date of birth first",
     "SILENCE_TIMEOUT": "seconds of silence before the agent checks in (then ends), 3 to 60",
 }
 
@@ -97,6 +98,7 @@ class Settings(BaseModel):
     transcript_retention_days: int = Field(
         alias="TRANSCRIPT_RETENTION_DAYS", default=30, ge=1, le=3650
     )
+    verify_date_of_birth: bool = Field(alias="VERIFY_DATE_OF_BIRTH", default=False)
     silence_timeout: float = Field(alias="SILENCE_TIMEOUT", default=10.0, ge=3.0, le=60.0)
 
     @field_validator("livekit_url")

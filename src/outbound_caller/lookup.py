@@ -21,6 +21,7 @@ class CallContext:
     scheduler: Scheduler
     patient_name: str | None
     appointment: Appointment | None
+    date_of_birth: date | None = None
 
 
 def inline_context(
@@ -72,6 +73,7 @@ async def store_context(store: Store, meta: DispatchMetadata, *, by: str) -> Cal
         scheduler,
         row.patient_name,
         row.as_domain(),
+        row.patient_date_of_birth,
     )
 
 

@@ -65,6 +65,7 @@ class AppointmentRow:
     patient_id: int
     patient_name: str
     patient_phone: str
+    patient_date_of_birth: date | None
     provider_id: int
     provider_name: str
     type_name: str
@@ -91,6 +92,7 @@ def _row(a: db.Appointment) -> AppointmentRow:
         patient_id=a.patient_id,
         patient_name=a.patient.name,
         patient_phone=a.patient.phone,
+        patient_date_of_birth=a.patient.date_of_birth,
         provider_id=a.provider_id,
         provider_name=a.provider.name,
         type_name=a.type.name,

@@ -139,6 +139,8 @@ async def entrypoint(ctx: JobContext) -> None:
         appointment=context.appointment,
         transfer_to=meta.transfer_to,
         log_extra=extra,
+        verify_date_of_birth=settings.verify_date_of_birth,
+        date_of_birth=context.date_of_birth,
     )
     session.userdata = state
 
