@@ -145,3 +145,16 @@ def test_secrets_are_never_echoed() -> None:
     assert "supersecret" not in str(caught.value)
     s = load_settings(GOOD)
     assert "supersecretvalue" not in repr(s)
+
+
+def test_env_example_lists_every_setting_and_its_defaults_are_valid() -> None:
+    from pathlib import Path
+
+    from outbound_caller.config import HINTS, read_env_file
+
+    example = read_env_file(Path(__file__).resolve().parents[1] / ".env.example")
+    assert set(HINTS) | {"DATABASE_URL"} <= set(example)
+    filled = {k: v for k, v in example.items() if v and k not in GOOD} | GOOD
+    settings = load_settings(filled)
+    assert settings.voicemail_policy == "hangup"
+    assert settings.transcript_dir is None
