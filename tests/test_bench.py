@@ -44,3 +44,26 @@ def test_campaign_benchmark_runs_and_prints_its_table() -> None:
     assert code == 0
     assert lines[0].startswith("| backend | plan N people |")
     assert lines[2].startswith("| sqlite | 50 |")
+
+
+def test_latency_benchmark_runs_a_few_turns_and_prints_its_table() -> None:
+    import latency_bench
+
+    lines: list[str] = []
+    code = latency_bench.main(
+        ["--turns", "1", "--detectors", "vad", "--configs", "tuned"], out=lines.append
+    )
+    assert code == 0
+    rows = [line for line in lines if line.startswith("| vad | tuned | 1 |")]
+    assert len(rows) == 1
+    assert rows[0].split("|")[4].strip() == "1"  # the agent answered the one turn
+
+
+def test_latency_clips_are_telephony_rate_with_a_pause_each() -> None:
+    import latency_bench
+
+    clips = latency_bench.load_clips()
+    assert len(clips) == 10
+    for clip in clips:
+        assert 2.0 < len(clip.pcm) / 8000 < 6.0
+        assert clip.pauses, clip.name  # every clip has a mid-sentence pause

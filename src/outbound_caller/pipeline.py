@@ -9,7 +9,12 @@ from contextlib import contextmanager
 from typing import Any
 
 from livekit.agents import AMD, AgentSession, llm, room_io, vad
-from livekit.agents.voice.turn import TurnDetectionMode, TurnHandlingOptions
+from livekit.agents.voice.turn import (
+    EndpointingOptions,
+    PreemptiveGenerationOptions,
+    TurnDetectionMode,
+    TurnHandlingOptions,
+)
 from livekit.plugins import cartesia, deepgram, noise_cancellation, openai
 
 from .agent import CallState
@@ -83,11 +88,28 @@ def build_turn_detector(kind: TurnDetection) -> TurnDetectionMode:
     return "vad"
 
 
+# Turn-taking, tuned with bench/latency_bench.py (results in bench/README.md): the VAD
+# calls the end of speech after 0.25 s of silence (Silero's default is 0.55 s), the turn
+# commits 0.65 s later (0.9 s of silence in all: longer than the 300-700 ms pauses people
+# make mid-sentence), and the LLM and TTS start preemptively in between, so the reply is
+# ready when the turn commits.
+VAD_MIN_SILENCE = 0.25
+ENDPOINTING: EndpointingOptions = {"min_delay": 0.65, "max_delay": 2.0}
+PREEMPTIVE: PreemptiveGenerationOptions = {"enabled": True, "preemptive_tts": True}
+
+
+def load_vad() -> vad.VAD:
+    """Silero, with the tuned end-of-speech silence; loaded once per process."""
+    from livekit.plugins import silero
+
+    return silero.VAD.load(min_silence_duration=VAD_MIN_SILENCE)
+
+
 def turn_handling(kind: TurnDetection) -> TurnHandlingOptions:
     return TurnHandlingOptions(
         turn_detection=build_turn_detector(kind),
-        endpointing={"min_delay": 0.5, "max_delay": 3.0},
-        preemptive_generation={"enabled": True},
+        endpointing=ENDPOINTING,
+        preemptive_generation=PREEMPTIVE,
     )
 
 

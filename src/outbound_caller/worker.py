@@ -16,7 +16,6 @@ from pathlib import Path
 from typing import Any
 
 from livekit.agents import AgentServer, JobContext, JobProcess, cli
-from livekit.plugins import silero
 
 from .agent import (
     CallState,
@@ -47,6 +46,7 @@ from .pipeline import (
     build_llm,
     build_session,
     check_turn_detector,
+    load_vad,
     register_english_runner,
     session_start_options,
 )
@@ -66,7 +66,7 @@ AMD_WAIT_S = 15.0  # the detector's own timeout is 8 s; this only guards against
 
 def prewarm(proc: JobProcess) -> None:
     """Load the VAD once per process, before any job arrives."""
-    proc.userdata["vad"] = silero.VAD.load()
+    proc.userdata["vad"] = load_vad()
 
 
 server = AgentServer(setup_fnc=prewarm, drain_timeout=DRAIN_TIMEOUT_S)
