@@ -67,3 +67,12 @@ def test_latency_clips_are_telephony_rate_with_a_pause_each() -> None:
     for clip in clips:
         assert 2.0 < len(clip.pcm) / 8000 < 6.0
         assert clip.pauses, clip.name  # every clip has a mid-sentence pause
+
+
+def test_capacity_benchmark_runs_and_prints_its_table() -> None:
+    import capacity_bench
+
+    lines: list[str] = []
+    assert capacity_bench.main(["--minutes", "0.05"], out=lines.append) == 0
+    assert lines[0] == "| audio work | CPU s per call-minute |"
+    assert any(line.startswith("calls per core") for line in lines)
