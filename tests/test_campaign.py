@@ -9,6 +9,7 @@ from itertools import pairwise
 from zoneinfo import ZoneInfo
 
 import pytest
+from sqlalchemy import select
 
 from campaign_world import Crash, World
 from conftest import NY
@@ -258,7 +259,7 @@ async def test_killing_the_runner_mid_campaign_never_dials_anyone_twice(store: S
 async def test_planning_for_a_day_takes_the_unconfirmed_appointments(store: Store) -> None:
     ids = await make_practice(store)
     await store.confirm(ids.john_appt, by="x")
-    _, n = await plan_for_day(
+    cid, n = await plan_for_day(
         store,
         practice_id=ids.practice,
         day=datetime(2026, 12, 1).date(),
@@ -267,6 +268,11 @@ async def test_planning_for_a_day_takes_the_unconfirmed_appointments(store: Stor
         now=MONDAY_9AM_NY,
     )
     assert n == 1  # Jane's Tuesday check-up; John's Thursday one is confirmed anyway
+    async with store.read() as s:
+        targets = (
+            await s.scalars(select(db.CampaignTarget).where(db.CampaignTarget.campaign_id == cid))
+        ).all()
+    assert [(t.appointment_id, t.phone) for t in targets] == [(ids.jane_appt, "+14155550123")]
 
 
 @pytest.mark.parametrize("store_url", ["postgresql"], indirect=True)

@@ -16,7 +16,7 @@ from helpers import eventually
 from livekit_stub import LiveKitStub
 from outbound_caller.config import load_settings
 from outbound_caller.scripted import Rule, ToolCall, Turn
-from outbound_caller.transcripts import mask_numbers, prune, write_transcript
+from outbound_caller.transcripts import FILE_PATTERN, mask_numbers, prune, write_transcript
 from test_config import GOOD
 
 AUDIO = {".wav", ".ogg", ".opus", ".mp3", ".flac", ".webm", ".m4a", ".pcm"}
@@ -58,9 +58,9 @@ async def test_a_call_with_transcripts_off_leaves_no_audio_or_transcript(
     written = new_files(tmp_path, since) + [
         p
         for p in new_files(Path(tempfile.gettempdir()), since)
-        if p.suffix in AUDIO or (p.name.endswith(".txt") and "transcript" in p.name)
+        if p.suffix in AUDIO or FILE_PATTERN.match(p.name)
     ]
-    assert [p for p in written if p.suffix in AUDIO or p.suffix in (".txt", ".json")] == []
+    assert [p for p in written if p.suffix in AUDIO | {".txt", ".json"}] == []
     assert not (tmp_path / "console-recordings").exists()
 
 

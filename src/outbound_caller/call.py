@@ -47,7 +47,6 @@ class Call:
         self._now = now
         self._extra = log_extra or {}
         self._hangup: asyncio.Task[None] | None = None
-        self._finished = False
         # Anything the callee says from the moment the leg joins counts as speaking first.
         self._callee_spoke = asyncio.Event()
         session.on("user_state_changed", self._heard_callee)
@@ -179,12 +178,6 @@ class Call:
         self._log("hanging up", reason=self.record.hangup_reason)
         await self._telephony.delete_room()
         self._session.shutdown()
-        self.finish()
-
-    def finish(self) -> None:
-        """Log the outcome once, when the call is over."""
-        if self._finished:
-            return
-        self._finished = True
+        # this task runs once per call, so the outcome is logged exactly once
         self.record.ended_at = self._now()
         self._log("call ended", **self.record.as_log_fields())

@@ -4,6 +4,7 @@ connections are set up."""
 from __future__ import annotations
 
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import event
@@ -13,6 +14,11 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from .errors import StoreError
 
 DEFAULT_SQLITE_FILE = "outbound-caller.db"
+
+
+def store_configured(env: Mapping[str, str]) -> bool:
+    """A store is set up when DATABASE_URL names one or the default SQLite file exists here."""
+    return bool(env.get("DATABASE_URL", "").strip()) or Path(DEFAULT_SQLITE_FILE).exists()
 
 
 def database_url(env: Mapping[str, str]) -> str:

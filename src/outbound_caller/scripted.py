@@ -83,7 +83,6 @@ class ScriptedLLM(llm.LLM[Any]):
         self.time_to_first_token = time_to_first_token
         self.inputs: list[str] = []
         self.requests: list[ChatContext] = []
-        self.tool_names: list[list[str]] = []
 
     @property
     def model(self) -> str:
@@ -112,7 +111,6 @@ class ScriptedLLM(llm.LLM[Any]):
         text = last_input(chat_ctx)
         self.inputs.append(text)
         self.requests.append(chat_ctx.copy())
-        self.tool_names.append([getattr(t, "id", "") for t in tools or []])
         return _ScriptedStream(
             self,
             turn=self.answer(text),

@@ -15,7 +15,6 @@ from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
-from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -29,7 +28,7 @@ from sqlalchemy.ext.asyncio import (
 
 from . import schema as db
 from .availability import ProviderDay, decode_slot_id, fits, free_slots, localize
-from .database import DEFAULT_SQLITE_FILE, database_url, redact, sqlite_tuning
+from .database import database_url, redact, sqlite_tuning, store_configured
 from .errors import (
     AppointmentNotFound,
     InvalidRequest,
@@ -109,10 +108,6 @@ class PracticeSetup:
     hours: list[tuple[int, time, time]]
     closed: set[date]
     providers: list[tuple[int, str, list[tuple[int, time, time]]]]
-
-
-def _monotonic() -> float:
-    return time_module.monotonic()
 
 
 class Store:
@@ -237,14 +232,20 @@ class Store:
         async with self.read() as s:
             return [_row(a) for a in (await s.scalars(query)).all()]
 
-    async def _setup(self, s: AsyncSession, practice_id: int) -> PracticeSetup:
+    async def _setup(self, practice_id: int) -> PracticeSetup:
         """The practice's hours, closed dates and providers: cached for CONFIG_TTL, since
         they change rarely. Bookings are never cached, and every write re-checks all of it
         inside its transaction."""
         cached = self._setups.get(practice_id)
-        now = _monotonic()
+        now = time_module.monotonic()
         if cached is not None and now - cached[0] < CONFIG_TTL:
             return cached[1]
+        async with self.read() as s:
+            setup = await self._load_setup(s, practice_id)
+        self._setups[practice_id] = (now, setup)
+        return setup
+
+    async def _load_setup(self, s: AsyncSession, practice_id: int) -> PracticeSetup:
         practice = await s.get(db.Practice, practice_id)
         if practice is None:
             raise StoreError(f"no practice with id {practice_id}")
@@ -255,7 +256,7 @@ class Store:
                 .order_by(db.Provider.id)
             )
         ).all()
-        setup = PracticeSetup(
+        return PracticeSetup(
             zone=ZoneInfo(practice.timezone),
             hours=[(h.weekday, h.opens, h.closes) for h in practice.hours],
             closed={c.day for c in practice.closed_dates},
@@ -263,8 +264,6 @@ class Store:
                 (p.id, p.name, [(h.weekday, h.starts, h.ends) for h in p.hours]) for p in providers
             ],
         )
-        self._setups[practice_id] = (now, setup)
-        return setup
 
     async def availability(
         self,
@@ -277,12 +276,7 @@ class Store:
     ) -> list[Slot]:
         """Free slots on ``day`` for a visit of ``minutes`` with one provider, or any."""
         now = self._now()
-        cached = self._setups.get(practice_id)
-        if cached is not None and _monotonic() - cached[0] < CONFIG_TTL:
-            setup = cached[1]
-        else:
-            async with self.read() as s:
-                setup = await self._setup(s, practice_id)
+        setup = await self._setup(practice_id)
         _check_day(day, now.astimezone(setup.zone).date())
         if day in setup.closed:
             return []
@@ -477,7 +471,7 @@ def _check_day(day: date, today: date) -> None:
 
 def open_store(env: Mapping[str, str]) -> Store | None:
     """The store, when one is set up (DATABASE_URL, or the default SQLite file here)."""
-    if not env.get("DATABASE_URL", "").strip() and not Path(DEFAULT_SQLITE_FILE).exists():
+    if not store_configured(env):
         return None
     try:
         return Store(database_url(env), now=utc_now)

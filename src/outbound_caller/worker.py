@@ -27,7 +27,7 @@ from .agent import (
 from .call import Call
 from .callstore import dnc_add, record_outcome
 from .config import ENV_FILE, Settings, load_settings, read_env_file
-from .database import DEFAULT_SQLITE_FILE, database_url
+from .database import DEFAULT_SQLITE_FILE, database_url, store_configured
 from .dispatch import AGENT_NAME, DispatchMetadata, parse_metadata
 from .errors import (
     ConfigError,
@@ -40,7 +40,6 @@ from .errors import (
 from .liveapi import LiveKitError, check_trunk, livekit_api
 from .lookup import inline_context, store_context
 from .outcome import CallRecord
-from .phone import mask
 from .pipeline import (
     build_amd,
     build_llm,
@@ -187,7 +186,6 @@ async def entrypoint(ctx: JobContext) -> None:
 
     # the detector listens from before the dial, so the greeting is heard from its first word
     async with build_amd(session, settings, identity=telephony.identity) as detector:
-        logger.info("placing call", extra={**extra, "phone": mask(meta.phone_number)})
         result = await call.place(meta.phone_number)
         if not result.answered:
             ctx.shutdown(reason=result.status.value)
@@ -272,7 +270,7 @@ def check_store(env: MutableMapping[str, str]) -> str | None:
         StoreError: the store is unreachable or not migrated.
     """
     url = database_url(env)
-    if not env.get("DATABASE_URL", "").strip() and not Path(DEFAULT_SQLITE_FILE).exists():
+    if not store_configured(env):
         return (
             f"no scheduling store ({DEFAULT_SQLITE_FILE} not found, DATABASE_URL unset): "
             "dispatches with appointment_id will be refused; run `outbound-caller db upgrade` "
