@@ -22,13 +22,13 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
-from outbound_caller import schema as db
-from outbound_caller.callstore import record_outcome
-from outbound_caller.campaign import Policy, Runner
-from outbound_caller.campaign_plan import plan_for_people
+from outbound_caller.campaigns.plan import plan_for_people
+from outbound_caller.campaigns.runner import Policy, Runner
 from outbound_caller.dispatch import DispatchMetadata
 from outbound_caller.outcome import CallRecord, CallStatus
-from outbound_caller.store import Store
+from outbound_caller.store import schema as db
+from outbound_caller.store.appointments import Store
+from outbound_caller.store.calls import record_outcome
 
 
 def now() -> datetime:

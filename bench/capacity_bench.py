@@ -29,7 +29,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from latency_bench import load_clips
 
-from outbound_caller.pipeline import load_vad
+from outbound_caller.call.pipeline import load_vad
 
 
 def frames(pcm: np.ndarray, rate: int, ms: int = 20) -> list[rtc.AudioFrame]:

@@ -36,11 +36,11 @@ from livekit.agents.types import DEFAULT_API_CONNECT_OPTIONS
 from livekit.agents.voice import io
 from livekit.plugins import silero
 
-from outbound_caller.agent import CallState, OutboundCaller, Practice
+from outbound_caller.call.agent import CallState, OutboundCaller, Practice
+from outbound_caller.call.pipeline import ENDPOINTING, PREEMPTIVE, VAD_MIN_SILENCE
+from outbound_caller.cli.scripted import ScriptedLLM, Turn
 from outbound_caller.outcome import CallRecord
-from outbound_caller.pipeline import ENDPOINTING, PREEMPTIVE, VAD_MIN_SILENCE
-from outbound_caller.scheduling import InMemoryScheduler
-from outbound_caller.scripted import ScriptedLLM, Turn
+from outbound_caller.store.scheduling import InMemoryScheduler
 
 CLIPS = Path(__file__).resolve().parent / "clips"
 FRAME_MS = 20
@@ -357,7 +357,7 @@ def rss_mb() -> float:
 
 
 def english_available() -> bool:
-    from outbound_caller.pipeline import english_weights_present
+    from outbound_caller.call.pipeline import english_weights_present
 
     return english_weights_present()
 

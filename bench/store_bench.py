@@ -29,10 +29,10 @@ from sqlalchemy import insert
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
-from outbound_caller import schema as db
-from outbound_caller.availability import localize
 from outbound_caller.errors import SlotUnavailable
-from outbound_caller.store import Store
+from outbound_caller.store import schema as db
+from outbound_caller.store.appointments import Store
+from outbound_caller.store.availability import localize
 
 ZONE = ZoneInfo("America/New_York")
 TODAY = date(2026, 12, 1)

@@ -13,11 +13,11 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import func, select
 
-from outbound_caller import schema as db
-from outbound_caller.callstore import record_outcome
 from outbound_caller.dispatch import DispatchMetadata
 from outbound_caller.outcome import CallRecord, CallStatus
-from outbound_caller.store import Store
+from outbound_caller.store import schema as db
+from outbound_caller.store.appointments import Store
+from outbound_caller.store.calls import record_outcome
 
 
 @dataclass

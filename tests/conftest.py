@@ -16,13 +16,13 @@ from livekit import api
 from livekit.agents import AgentSession
 
 from livekit_stub import API_KEY, API_SECRET, LiveKitStub
-from outbound_caller.agent import CallState, OutboundCaller, Practice
-from outbound_caller.call import Call
+from outbound_caller.call.agent import CallState, OutboundCaller, Practice
+from outbound_caller.call.line import Call
+from outbound_caller.call.telephony import Telephony
+from outbound_caller.cli.scripted import Rule, ScriptedLLM
 from outbound_caller.outcome import CallRecord
-from outbound_caller.scheduling import Appointment, InMemoryScheduler
-from outbound_caller.scripted import Rule, ScriptedLLM
-from outbound_caller.store import Store
-from outbound_caller.telephony import Telephony
+from outbound_caller.store.appointments import Store
+from outbound_caller.store.scheduling import Appointment, InMemoryScheduler
 
 NY = ZoneInfo("America/New_York")
 NOW = datetime(2026, 11, 30, 10, 0, tzinfo=NY)  # a Monday morning

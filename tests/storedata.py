@@ -6,8 +6,8 @@ from dataclasses import dataclass
 from datetime import datetime, time, timedelta
 
 from conftest import NY
-from outbound_caller import schema as db
-from outbound_caller.store import Store
+from outbound_caller.store import schema as db
+from outbound_caller.store.appointments import Store
 
 WEEK = range(7)
 HOURS = [(time(8), time(12)), (time(13), time(17))]

@@ -12,10 +12,10 @@ import pytest
 from conftest import LOG, NOW, PATIENT_PHONE, TRANSFER_TO, StartCall
 from helpers import eventually, run_bare
 from livekit_stub import LiveKitStub
+from outbound_caller.call.context import inline_context
+from outbound_caller.cli.scripted import Rule, ToolCall, Turn
 from outbound_caller.config import load_settings
 from outbound_caller.dispatch import AGENT_NAME, parse_metadata
-from outbound_caller.lookup import inline_context
-from outbound_caller.scripted import Rule, ToolCall, Turn
 from outbound_caller.worker import main, prewarm, server
 from test_config import GOOD
 

@@ -17,17 +17,28 @@ from typing import Any
 
 from livekit.agents import AgentServer, JobContext, JobProcess, cli
 
-from .agent import (
+from .call.agent import (
     CallState,
     OutboundCaller,
     build_check_in,
     build_opening,
     build_silent_goodbye,
 )
-from .call import Call
-from .callstore import dnc_add, record_outcome
+from .call.context import inline_context, store_context
+from .call.line import Call
+from .call.pipeline import (
+    build_amd,
+    build_llm,
+    build_session,
+    check_turn_detector,
+    load_vad,
+    register_english_runner,
+    session_start_options,
+)
+from .call.telephony import Telephony
+from .call.transcripts import write_transcript
+from .call.voicemail import Action, voicemail_message
 from .config import ENV_FILE, Settings, load_settings, read_env_file
-from .database import DEFAULT_SQLITE_FILE, database_url, store_configured
 from .dispatch import AGENT_NAME, DispatchMetadata, parse_metadata
 from .errors import (
     ConfigError,
@@ -38,21 +49,10 @@ from .errors import (
     StoreError,
 )
 from .liveapi import LiveKitError, check_trunk, livekit_api
-from .lookup import inline_context, store_context
 from .outcome import CallRecord
-from .pipeline import (
-    build_amd,
-    build_llm,
-    build_session,
-    check_turn_detector,
-    load_vad,
-    register_english_runner,
-    session_start_options,
-)
-from .store import Store, open_store
-from .telephony import Telephony
-from .transcripts import write_transcript
-from .voicemail import Action, voicemail_message
+from .store.appointments import Store, open_store
+from .store.calls import dnc_add, record_outcome
+from .store.database import DEFAULT_SQLITE_FILE, database_url, store_configured
 
 logger = logging.getLogger(__name__)
 

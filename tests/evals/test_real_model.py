@@ -18,9 +18,9 @@ import pytest
 from livekit.agents import AgentSession
 from livekit.plugins import openai
 
-from outbound_caller.agent import CallState, OutboundCaller, Practice, build_check_in
+from outbound_caller.call.agent import CallState, OutboundCaller, Practice, build_check_in
 from outbound_caller.outcome import CallRecord
-from outbound_caller.scheduling import Appointment, InMemoryScheduler
+from outbound_caller.store.scheduling import Appointment, InMemoryScheduler
 
 pytestmark = pytest.mark.eval
 

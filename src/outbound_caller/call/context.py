@@ -1,0 +1,116 @@
+"""Who and what a call is about: loaded from the store (``appointment_id``) or taken from
+the dispatch metadata inline, for callers without a store."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+
+from ..config import Settings
+from ..dispatch import DispatchMetadata
+from ..errors import AppointmentNotFound, MetadataError, ScheduleUnavailable
+from ..store.appointments import AppointmentRow, Store
+from ..store.scheduling import Appointment, InMemoryScheduler, Scheduler, Slot
+from .agent import Practice
+
+
+@dataclass(frozen=True)
+class CallContext:
+    practice: Practice
+    scheduler: Scheduler
+    patient_name: str | None
+    appointment: Appointment | None
+    date_of_birth: date | None = None
+
+
+def inline_context(
+    settings: Settings, meta: DispatchMetadata, *, now: Callable[[], datetime]
+) -> CallContext:
+    """A schedule built from the metadata alone."""
+    appointment = None
+    if meta.appointment_time is not None:
+        start = meta.appointment_time.astimezone(UTC)
+        appointment = Appointment(
+            id="inline",
+            patient_name=meta.patient_name,
+            start=start,
+            end=start + timedelta(minutes=30),
+            provider="your dentist",
+        )
+    scheduler = InMemoryScheduler(
+        zone=settings.zone,
+        now=now,
+        providers=["your dentist"],
+        appointments=[appointment] if appointment else [],
+    )
+    practice = Practice(settings.practice_name, settings.zone, settings.practice_callback_number)
+    return CallContext(practice, scheduler, meta.patient_name, appointment)
+
+
+async def store_context(store: Store, meta: DispatchMetadata, *, by: str) -> CallContext:
+    """The patient and appointment behind ``meta.appointment_id``.
+
+    Raises:
+        MetadataError: the appointment does not exist, or belongs to someone whose phone
+            is not the number being dialed (never call one person about another's visit).
+    """
+    assert meta.appointment_id is not None
+    try:
+        row = await store.appointment(meta.appointment_id)
+    except AppointmentNotFound:
+        raise MetadataError(f"appointment_id {meta.appointment_id} is not in the store") from None
+    except ScheduleUnavailable as exc:
+        raise MetadataError(f"the store cannot be read: {exc}") from None
+    if row.patient_phone != meta.phone_number:
+        raise MetadataError(
+            f"phone_number is not the phone on file for appointment {meta.appointment_id}'s patient"
+        )
+    info = await store.practice(row.practice_id)
+    scheduler = StoreScheduler(store, practice_id=row.practice_id, patient_id=row.patient_id, by=by)
+    return CallContext(
+        Practice(info.name, info.zone, info.callback_number),
+        scheduler,
+        row.patient_name,
+        row.as_domain(),
+        row.patient_date_of_birth,
+    )
+
+
+class StoreScheduler:
+    """The agent's view of the store: one practice, one patient, nothing else."""
+
+    def __init__(self, store: Store, *, practice_id: int, patient_id: int, by: str) -> None:
+        self._store = store
+        self._practice_id = practice_id
+        self._patient_id = patient_id
+        self._by = by
+
+    async def _own(self, appointment_id: str) -> AppointmentRow:
+        try:
+            row = await self._store.appointment(int(appointment_id))
+        except ValueError:
+            raise AppointmentNotFound("I can't find that appointment.") from None
+        if row.patient_id != self._patient_id or row.practice_id != self._practice_id:
+            raise AppointmentNotFound("I can't find that appointment.")
+        return row
+
+    async def get_appointment(self, appointment_id: str) -> Appointment:
+        return (await self._own(appointment_id)).as_domain()
+
+    async def availability(self, day: date, *, duration: timedelta) -> list[Slot]:
+        return await self._store.availability(
+            self._practice_id, day, minutes=int(duration.total_seconds() // 60)
+        )
+
+    async def confirm(self, appointment_id: str) -> Appointment:
+        row = await self._own(appointment_id)
+        return (await self._store.confirm(row.id, by=self._by)).as_domain()
+
+    async def reschedule(self, appointment_id: str, slot_id: str) -> Appointment:
+        row = await self._own(appointment_id)
+        return (await self._store.reschedule(row.id, slot_id, by=self._by)).as_domain()
+
+    async def cancel(self, appointment_id: str) -> Appointment:
+        row = await self._own(appointment_id)
+        return (await self._store.cancel(row.id, by=self._by)).as_domain()

@@ -1,0 +1,183 @@
+"""One outbound call from dial to hang-up: placing it, greeting, watching the callee's
+leg, transferring and hanging up. It implements the tools' :class:`CallLine`.
+
+When does the agent speak first? Never before the callee has answered: the session
+hears the line from the moment the SIP leg joins, but nothing prompts a reply until
+``create_sip_participant(wait_until_answered=True)`` has returned (``sip.callStatus``
+is ``active``). Then people usually say "hello?" first; if the callee speaks, their
+turn gets the normal reply, which the instructions make the opening. If the callee
+stays silent for ``greeting_delay`` seconds, the agent opens the call itself.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+
+from livekit import rtc
+from livekit.agents import AgentSession, AMDPredictionEvent
+from livekit.agents.voice import SpeechHandle
+
+from ..outcome import CallRecord, CallStatus
+from ..phone import mask
+from .telephony import DialResult, Telephony
+from .voicemail import Action, VoicemailPolicy, action_for
+
+logger = logging.getLogger(__name__)
+
+
+class Call:
+    """Controls one call. ``session`` is started by the caller before :meth:`place`."""
+
+    def __init__(
+        self,
+        *,
+        telephony: Telephony,
+        session: AgentSession[Any],
+        record: CallRecord,
+        now: Callable[[], datetime],
+        log_extra: dict[str, Any] | None = None,
+    ) -> None:
+        self._telephony = telephony
+        self._session = session
+        self.record = record
+        self._now = now
+        self._extra = log_extra or {}
+        self._hangup: asyncio.Task[None] | None = None
+        # Anything the callee says from the moment the leg joins counts as speaking first.
+        self._callee_spoke = asyncio.Event()
+        session.on("user_state_changed", self._heard_callee)
+        session.on("user_input_transcribed", self._heard_callee)
+
+    def _log(self, message: str, level: int = logging.INFO, **fields: Any) -> None:
+        logger.log(level, message, extra={**self._extra, **fields})
+
+    async def place(self, phone_number: str) -> DialResult:
+        """Dial; on failure the outcome is recorded and the room deleted."""
+        result = await self._telephony.dial(phone_number)
+        self.record.sip_code, self.record.sip_status = result.sip_code, result.sip_status
+        if result.answered:
+            self.record.status = CallStatus.ANSWERED
+            self.record.answered_at = self._now()
+            self._log("answered", phone=mask(phone_number))
+            return result
+        self.record.status = result.status
+        self._log(
+            "call failed",
+            logging.WARNING,
+            phone=mask(phone_number),
+            outcome=result.status.value,
+            sip_code=result.sip_code,
+            detail=result.detail,
+        )
+        await self.hang_up(result.status.value)
+        return result
+
+    async def apply_verdict(
+        self, verdict: AMDPredictionEvent | None, *, policy: VoicemailPolicy, message: str
+    ) -> Action:
+        """Act on the answering-machine verdict (None: the detector gave none)."""
+        category = verdict.category if verdict is not None else None
+        action = action_for(category, policy)
+        self.record.amd = category.value if category is not None else "none"
+        self._log("answering machine verdict", amd=self.record.amd, action=action.value)
+        if action is Action.CONVERSE:
+            return action
+        self.record.status = CallStatus.VOICEMAIL
+        if action is Action.LEAVE_MESSAGE:
+            handle = self._session.say(message, allow_interruptions=False)
+            await handle.wait_for_playout()
+            await self.hang_up("voicemail: message left")
+        else:
+            await self.hang_up(f"answering machine ({self.record.amd})")
+        return action
+
+    def _heard_callee(self, ev: Any) -> None:
+        if getattr(ev, "new_state", "speaking") == "speaking":
+            self._callee_spoke.set()
+
+    async def greet_when_ready(self, *, delay: float, opening: str) -> SpeechHandle | None:
+        """After the answer, open the call if the callee stays silent for ``delay`` s.
+
+        Returns the opening's speech, or None when the callee spoke first (their turn
+        gets the normal reply, which the instructions make the opening).
+        """
+        try:
+            await asyncio.wait_for(self._callee_spoke.wait(), timeout=delay)
+            return None
+        except TimeoutError:
+            pass
+        self._log("callee silent, opening the call", delay_s=delay)
+        return self._session.generate_reply(instructions=opening)
+
+    def watch_silence(self, *, check_in: str, goodbye: str, wait: float) -> None:
+        """When the line goes quiet (the session marks the callee "away" after its
+        ``user_away_timeout``), check in once; if nothing is said for ``wait`` seconds
+        after the check-in, say goodbye and hang up. The callee speaking cancels that."""
+        loop = asyncio.get_event_loop()
+        timers: list[asyncio.TimerHandle] = []
+        checking = False
+
+        def _give_up() -> None:
+            self._log("line still silent, ending the call")
+            handle = self._session.generate_reply(instructions=goodbye)
+            handle.add_done_callback(lambda _: self.hang_up_soon("silence"))
+
+        def _checked_in(_: SpeechHandle) -> None:
+            if checking:  # nobody spoke while the check-in played
+                timers.append(loop.call_later(wait, _give_up))
+
+        def _state(ev: Any) -> None:
+            nonlocal checking
+            if ev.new_state == "speaking":
+                checking = False
+                while timers:
+                    timers.pop().cancel()
+            elif ev.new_state == "away" and not checking:
+                checking = True
+                self._log("line silent, checking in")
+                self._session.generate_reply(instructions=check_in).add_done_callback(_checked_in)
+
+        self._session.on("user_state_changed", _state)
+
+    def watch_callee(self, room: rtc.EventEmitter[Any]) -> None:
+        """Hang up whenever the callee's leg leaves the room, for any reason."""
+
+        def _gone(participant: rtc.RemoteParticipant) -> None:
+            if participant.identity != self._telephony.identity:
+                return
+            code = participant.disconnect_reason
+            reason = rtc.DisconnectReason.Name(code) if code is not None else "UNKNOWN_REASON"
+            self._log("callee left", reason=reason)
+            if self.record.hangup_reason is None:
+                self.record.hangup_reason = f"callee left ({reason})"
+            self.hang_up_soon("callee left")
+
+        room.on("participant_disconnected", _gone)
+
+    async def transfer(self, to_number: str) -> None:
+        await self._telephony.transfer(to_number)
+        self._log("transferred", transfer_to=mask(to_number))
+
+    def hang_up_soon(self, reason: str) -> None:
+        if self._hangup is None:
+            self._hangup = asyncio.create_task(self._hang_up(reason), name="hang_up")
+
+    async def hang_up(self, reason: str) -> None:
+        """Delete the room (which drops the SIP leg) and close the session; idempotent."""
+        self.hang_up_soon(reason)
+        assert self._hangup is not None
+        await asyncio.shield(self._hangup)
+
+    async def _hang_up(self, reason: str) -> None:
+        if self.record.hangup_reason is None:
+            self.record.hangup_reason = reason
+        self._log("hanging up", reason=self.record.hangup_reason)
+        await self._telephony.delete_room()
+        self._session.shutdown()
+        # this task runs once per call, so the outcome is logged exactly once
+        self.record.ended_at = self._now()
+        self._log("call ended", **self.record.as_log_fields())

@@ -1,0 +1,175 @@
+"""The voice pipeline of a call: providers, turn handling and room I/O (SPEC P1-P6)."""
+
+from __future__ import annotations
+
+import os
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from livekit.agents import AMD, AgentSession, llm, room_io, vad
+from livekit.agents.voice.turn import (
+    EndpointingOptions,
+    PreemptiveGenerationOptions,
+    TurnDetectionMode,
+    TurnHandlingOptions,
+)
+from livekit.plugins import cartesia, deepgram, noise_cancellation, openai
+
+from ..config import Settings, TurnDetection
+from ..errors import ModelFilesMissing
+from .agent import CallState
+from .voicemail import DETECTION
+
+DOWNLOAD_COMMAND = ".venv/bin/python -m livekit.agents download-files"
+
+
+@contextmanager
+def _plugin_deprecation_silenced() -> Iterator[None]:
+    """The turn-detector plugin announces its deprecation on import; the SPEC still names
+    its EnglishModel as the default detector, so keep that notice out of the way."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        yield
+
+
+def english_weights_present(cache_dir: str | None = None) -> bool:
+    """True when the English turn detector's files are in the local model cache
+    (``cache_dir``, else ``HF_HUB_CACHE``, else the Hugging Face default)."""
+    from huggingface_hub import hf_hub_download
+
+    with _plugin_deprecation_silenced():
+        from livekit.plugins.turn_detector.models import HG_MODEL, MODEL_REVISIONS, ONNX_FILENAME
+
+    options: dict[str, Any] = {
+        "revision": MODEL_REVISIONS["en"],
+        "local_files_only": True,
+        "cache_dir": cache_dir or os.environ.get("HF_HUB_CACHE") or None,
+    }
+    try:
+        hf_hub_download(HG_MODEL, ONNX_FILENAME, subfolder="onnx", **options)
+        hf_hub_download(HG_MODEL, "languages.json", **options)
+    except Exception:  # huggingface_hub raises several types for "not in the cache"
+        return False
+    return True
+
+
+def check_turn_detector(kind: TurnDetection, *, cache_dir: str | None = None) -> None:
+    """Fail at start-up, not mid-call, when the detector's weights are missing.
+
+    Raises:
+        ModelFilesMissing: with the command that downloads them.
+    """
+    if kind == "english" and not english_weights_present(cache_dir):
+        raise ModelFilesMissing(
+            "the English turn detector's model files are not downloaded; run "
+            f"`{DOWNLOAD_COMMAND}` once (needs internet), or set TURN_DETECTION=v1-mini "
+            "or TURN_DETECTION=vad"
+        )
+
+
+def register_english_runner() -> None:
+    """Import the English model so its inference runner is registered before the worker
+    starts its shared inference process."""
+    with _plugin_deprecation_silenced():
+        import livekit.plugins.turn_detector.english  # noqa: F401
+
+
+def build_turn_detector(kind: TurnDetection) -> TurnDetectionMode:
+    if kind == "english":
+        with _plugin_deprecation_silenced():
+            from livekit.plugins.turn_detector.english import EnglishModel
+        return EnglishModel()
+    if kind == "v1-mini":
+        from livekit.agents.inference import TurnDetector
+
+        return TurnDetector(version="v1-mini")
+    return "vad"
+
+
+# Turn-taking, tuned with bench/latency_bench.py (results in bench/README.md): the VAD
+# calls the end of speech after 0.25 s of silence (Silero's default is 0.55 s), the turn
+# commits 0.65 s later (0.9 s of silence in all: longer than the 300-700 ms pauses people
+# make mid-sentence), and the LLM and TTS start preemptively in between, so the reply is
+# ready when the turn commits.
+VAD_MIN_SILENCE = 0.25
+ENDPOINTING: EndpointingOptions = {"min_delay": 0.65, "max_delay": 2.0}
+PREEMPTIVE: PreemptiveGenerationOptions = {"enabled": True, "preemptive_tts": True}
+
+
+def load_vad() -> vad.VAD:
+    """Silero, with the tuned end-of-speech silence; loaded once per process."""
+    from livekit.plugins import silero
+
+    return silero.VAD.load(min_silence_duration=VAD_MIN_SILENCE)
+
+
+def turn_handling(kind: TurnDetection) -> TurnHandlingOptions:
+    return TurnHandlingOptions(
+        turn_detection=build_turn_detector(kind),
+        endpointing=ENDPOINTING,
+        preemptive_generation=PREEMPTIVE,
+    )
+
+
+def build_llm(settings: Settings) -> llm.LLM[Any]:
+    return openai.LLM(model=settings.llm_model, api_key=settings.openai_api_key.get_secret_value())
+
+
+def build_amd(session: AgentSession[CallState], settings: Settings, *, identity: str) -> AMD:
+    """The framework's answering-machine detector on the callee's leg, classifying with a
+    small OpenAI model and reusing the session's own transcripts (no second STT)."""
+    return AMD(
+        session,
+        llm=openai.LLM(
+            model=settings.amd_llm_model, api_key=settings.openai_api_key.get_secret_value()
+        ),
+        stt=None,
+        participant_identity=identity,
+        ivr_detection=False,  # an IVR menu is hung up on, not navigated
+        detection_options=DETECTION,
+        suppress_compatibility_warning=True,
+    )
+
+
+def build_session(settings: Settings, *, vad_model: vad.VAD) -> AgentSession[CallState]:
+    """The session of one call. The LLM goes to the agent; everything else lives here.
+    The caller sets ``userdata`` to the call's :class:`CallState` before starting it."""
+    tts_options: dict[str, Any] = {}
+    if settings.tts_voice:
+        tts_options["voice"] = settings.tts_voice
+    return AgentSession[CallState](
+        stt=deepgram.STT(
+            model=settings.stt_model,
+            api_key=settings.deepgram_api_key.get_secret_value(),
+        ),
+        tts=cartesia.TTS(
+            model=settings.tts_model,
+            api_key=settings.cartesia_api_key.get_secret_value(),
+            **tts_options,
+        ),
+        vad=vad_model,
+        turn_handling=turn_handling(settings.turn_detection),
+        # after this long with both sides silent the callee counts as "away"; the call
+        # then checks in once, and ends if the silence goes on (Call.watch_silence)
+        user_away_timeout=settings.silence_timeout,
+    )
+
+
+def session_start_options(participant_identity: str) -> dict[str, Any]:
+    """Keyword arguments of ``AgentSession.start`` for a call: the callee's leg as input,
+    and recording off whatever the LiveKit project's default (SPEC C1, C2)."""
+    return {"room_options": room_options(participant_identity), "record": False}
+
+
+def room_options(participant_identity: str) -> room_io.RoomOptions:
+    """Listen only to the callee's SIP leg, with telephony noise cancellation (Krisp BVC,
+    effective on LiveKit Cloud; elsewhere the audio passes through unfiltered)."""
+    return room_io.RoomOptions(
+        participant_identity=participant_identity,
+        audio_input=room_io.AudioInputOptions(
+            noise_cancellation=noise_cancellation.BVCTelephony(),
+        ),
+        close_on_disconnect=True,
+    )

@@ -1,0 +1,112 @@
+"""The phone line, through the LiveKit server API: dial, transfer, hang up.
+
+Everything here goes through the real ``livekit-api`` client, so a test can point
+it at a stand-in server that speaks the Twirp wire format.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+import aiohttp
+from google.protobuf.duration_pb2 import Duration
+from livekit import api
+
+from ..errors import TransferFailed
+from ..outcome import CallStatus, status_for_sip
+from ..phone import mask
+
+logger = logging.getLogger(__name__)
+
+CALLEE_IDENTITY = "callee"
+
+
+@dataclass(frozen=True)
+class DialResult:
+    status: CallStatus
+    sip_code: int | None = None
+    sip_status: str | None = None
+    detail: str | None = None
+
+    @property
+    def answered(self) -> bool:
+        return self.status is CallStatus.ANSWERED
+
+
+class Telephony:
+    """One call's view of the LiveKit SIP and room services."""
+
+    def __init__(
+        self,
+        lkapi: api.LiveKitAPI,
+        *,
+        room_name: str,
+        trunk_id: str,
+        ringing_timeout: int,
+        max_call_duration: int,
+        identity: str = CALLEE_IDENTITY,
+        log_extra: dict[str, Any] | None = None,
+    ) -> None:
+        self._api = lkapi
+        self.room_name = room_name
+        self.trunk_id = trunk_id
+        self.identity = identity
+        self._ringing_timeout = ringing_timeout
+        self._max_call_duration = max_call_duration
+        self._extra = log_extra or {}
+
+    def dial_request(self, phone_number: str) -> api.CreateSIPParticipantRequest:
+        return api.CreateSIPParticipantRequest(
+            room_name=self.room_name,
+            sip_trunk_id=self.trunk_id,
+            sip_call_to=phone_number,
+            participant_identity=self.identity,
+            participant_name="Patient",
+            wait_until_answered=True,
+            ringing_timeout=Duration(seconds=self._ringing_timeout),
+            max_call_duration=Duration(seconds=self._max_call_duration),
+        )
+
+    async def dial(self, phone_number: str) -> DialResult:
+        """Dial and wait until the callee answers or the call fails. Never raises for
+        a failed call: the result says how it ended."""
+        logger.info("dialing", extra={**self._extra, "phone": mask(phone_number)})
+        try:
+            await self._api.sip.create_sip_participant(self.dial_request(phone_number))
+        except api.SipCallError as exc:
+            return DialResult(
+                status_for_sip(exc.sip_status_code), exc.sip_status_code, exc.sip_status
+            )
+        except api.TwirpError as exc:
+            return DialResult(CallStatus.FAILED, detail=f"{exc.code}: {exc.message}")
+        except TimeoutError:
+            return DialResult(CallStatus.NO_ANSWER, detail="no answer before the dial timed out")
+        except aiohttp.ClientError as exc:
+            return DialResult(CallStatus.FAILED, detail=f"LiveKit unreachable: {exc}")
+        return DialResult(CallStatus.ANSWERED)
+
+    async def transfer(self, to_number: str) -> None:
+        """Cold-transfer the callee to ``to_number`` (E.164), as ``tel:+...``."""
+        request = api.TransferSIPParticipantRequest(
+            room_name=self.room_name,
+            participant_identity=self.identity,
+            transfer_to=f"tel:{to_number}",
+            play_dialtone=False,
+        )
+        try:
+            await self._api.sip.transfer_sip_participant(request)
+        except (TimeoutError, api.TwirpError, aiohttp.ClientError) as exc:
+            logger.warning("transfer failed: %s", exc, extra=self._extra)
+            raise TransferFailed(str(exc)) from exc
+
+    async def delete_room(self) -> None:
+        """Hang up: deleting the room disconnects the SIP leg. A gone room is fine."""
+        try:
+            await self._api.room.delete_room(api.DeleteRoomRequest(room=self.room_name))
+        except api.TwirpError as exc:
+            if exc.code != api.TwirpErrorCode.NOT_FOUND:
+                logger.warning("could not delete the room: %s", exc, extra=self._extra)
+        except (TimeoutError, aiohttp.ClientError) as exc:
+            logger.warning("could not delete the room: %s", exc, extra=self._extra)

@@ -1,0 +1,101 @@
+"""Planning a campaign: who it will call. The runner (campaign.py) does the calling."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import insert, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from ..store import schema as db
+from ..store.appointments import Store
+from .runner import CampaignError, Policy
+
+
+async def plan_for_day(
+    store: Store, *, practice_id: int, day: date, name: str, policy: Policy, now: datetime
+) -> tuple[int, int]:
+    """A campaign over the unconfirmed (``scheduled``) appointments on ``day`` (practice
+    time). Returns (campaign id, number of targets)."""
+    async with store.write() as s:
+        practice = await s.get(db.Practice, practice_id)
+        if practice is None:
+            raise CampaignError(f"no practice with id {practice_id}")
+        zone = ZoneInfo(practice.timezone)
+        lo = datetime.combine(day, time(), zone)
+        rows = (
+            await s.execute(
+                select(
+                    db.Appointment.id,
+                    db.Patient.id,
+                    db.Patient.phone,
+                    db.Patient.name,
+                    db.Patient.timezone,
+                )
+                .join(db.Patient, db.Patient.id == db.Appointment.patient_id)
+                .where(
+                    db.Appointment.practice_id == practice_id,
+                    db.Appointment.status == "scheduled",
+                    db.Appointment.start_at >= lo,
+                    db.Appointment.start_at < lo + timedelta(days=1),
+                )
+                .order_by(db.Appointment.start_at)
+            )
+        ).all()
+        campaign_id = await _new_campaign(s, practice_id, name, policy, now)
+        await _add_targets(
+            s,
+            campaign_id,
+            [
+                {"appointment_id": a, "patient_id": p, "phone": ph, "name": n, "timezone": tz}
+                for a, p, ph, n, tz in rows
+            ],
+            now,
+        )
+        return campaign_id, len(rows)
+
+
+async def plan_for_people(
+    store: Store,
+    *,
+    practice_id: int,
+    people: Sequence[dict[str, str]],
+    name: str,
+    policy: Policy,
+    now: datetime,
+) -> tuple[int, int]:
+    """A campaign over a list of people (phone, name, timezone), e.g. from a CSV."""
+    async with store.write() as s:
+        if await s.get(db.Practice, practice_id) is None:
+            raise CampaignError(f"no practice with id {practice_id}")
+        campaign_id = await _new_campaign(s, practice_id, name, policy, now)
+        await _add_targets(s, campaign_id, [dict(p) for p in people], now)
+        return campaign_id, len(people)
+
+
+async def _new_campaign(
+    s: AsyncSession, practice_id: int, name: str, policy: Policy, now: datetime
+) -> int:
+    campaign = db.Campaign(
+        practice_id=practice_id,
+        name=name,
+        created_at=now,
+        max_in_flight=policy.max_in_flight,
+        calls_per_second=policy.calls_per_second,
+    )
+    s.add(campaign)
+    await s.flush()
+    return campaign.id
+
+
+async def _add_targets(
+    s: AsyncSession, campaign_id: int, targets: list[dict[str, object]], now: datetime
+) -> None:
+    rows = [
+        {**t, "campaign_id": campaign_id, "state": "pending", "attempts": 0, "next_at": now}
+        for t in targets
+    ]
+    for i in range(0, len(rows), 2000):
+        await s.execute(insert(db.CampaignTarget), rows[i : i + 2000])

@@ -1,0 +1,212 @@
+"""The offline demo: one complete call with no accounts and no network.
+
+The real agent class, its real tools and the real scheduling store (a SQLite file by
+default, seeded with the demo practice when empty) run inside a real ``AgentSession`` in
+text mode. A scripted callee asks to move the appointment, and a
+scripted LLM stands in for GPT-4o (or, with ``live_llm``, the real model answers).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from livekit.agents import AgentSession, llm
+from livekit.agents.voice.run_result import (
+    ChatMessageEvent,
+    FunctionCallEvent,
+    FunctionCallOutputEvent,
+    RunEvent,
+    RunResult,
+)
+
+from ..call.agent import CallState, OutboundCaller
+from ..call.context import CallContext, store_context
+from ..call.speech import speak_date, speak_when
+from ..dispatch import DispatchMetadata
+from ..errors import OutboundCallerError
+from ..outcome import CallRecord, CallStatus
+from ..store.appointments import AppointmentRow, Store
+from ..store.database import DEFAULT_SQLITE_FILE, redact
+from ..store.seed import seed_demo
+from .scripted import Rule, ScriptedLLM, ToolCall, Turn
+
+CALLEE_LINES = [
+    "Hello?",
+    "Yes, this is {first_name}.",
+    "Actually, could we move it to {day_name} instead?",
+    "The last one, please.",
+    "No, that's all. Thanks, bye!",
+]
+
+
+@dataclass
+class DemoLine:
+    """The demo's phone line: nothing to dial, it only notes what happened."""
+
+    events: list[str] = field(default_factory=list)
+
+    async def transfer(self, to_number: str) -> None:
+        self.events.append(f"transferred to {to_number}")
+
+    def hang_up_soon(self, reason: str) -> None:
+        self.events.append(f"hung up ({reason})")
+
+
+SLOT = re.compile(
+    r"(\d{1,2}(?::\d\d)? in the (?:morning|afternoon|evening)|noon) with "
+    r"([^()]+?) \(slot id (slot_\w+)\)"
+)
+
+
+def demo_llm(context: CallContext, other_day: date) -> ScriptedLLM:
+    """The script GPT-4o's part follows in the demo."""
+    assert context.appointment is not None
+    appointment = context.appointment
+    name = context.patient_name or "there"
+    first = name.split()[0]
+    offered: list[tuple[str, str]] = []
+
+    def offer(output: str) -> Turn:
+        offered[:] = [(when, sid) for when, _, sid in SLOT.findall(output)]
+        picks = [offered[0], offered[len(offered) // 2], offered[-1]] if offered else []
+        if not picks:
+            return Turn("I'm sorry, that day is fully booked. Would another day work?")
+        times = ", ".join(w for w, _ in picks[:-1]) + f", or {picks[-1][0]}"
+        return Turn(f"On {speak_date(other_day)} I have {times}. Which would you like?")
+
+    def book(_: str) -> Turn:
+        return Turn("", (ToolCall("confirm_appointment", {"slot_id": offered[-1][1]}),))
+
+    when = speak_when(appointment.start, context.practice.zone)
+    return ScriptedLLM(
+        [
+            Rule(
+                r"^hello",
+                Turn(
+                    f"Hi, this is the automated scheduling assistant calling from "
+                    f"{context.practice.name}. Am I speaking with {name}?"
+                ),
+            ),
+            Rule(
+                r"^yes, this is",
+                Turn(
+                    f"Thanks, {first}. I'm calling about your appointment on {when} with "
+                    f"{appointment.provider}. Can you still make it?"
+                ),
+            ),
+            Rule(
+                r"could we move it",
+                Turn("", (ToolCall("look_up_availability", {"date": other_day.isoformat()}),)),
+            ),
+            Rule(r"^look_up_availability ->", offer),
+            Rule(r"the last one", book),
+            Rule(
+                r"^confirm_appointment -> moved and confirmed: ",
+                lambda out: Turn(
+                    "Done! You're now booked for "
+                    + out.split("Moved and confirmed: ", 1)[1].rstrip(".")
+                    + ". Is there anything else I can help with?"
+                ),
+            ),
+            Rule(r"that's all", Turn("", (ToolCall("end_call", {"reason": "completed"}),))),
+            Rule(r"^end_call ->", Turn(f"Thanks, {first}. Have a great day. Goodbye!")),
+        ]
+    )
+
+
+def describe(row: AppointmentRow, zone: ZoneInfo) -> str:
+    return (
+        f"#{row.id}  {row.start.astimezone(zone):%a %Y-%m-%d %H:%M %Z}  {row.patient_name}  "
+        f"{row.provider_name}  {row.type_name}  status={row.status}"
+    )
+
+
+def format_event(event: RunEvent) -> str | None:
+    if isinstance(event, ChatMessageEvent) and event.item.role == "assistant":
+        return f"  agent:  {event.item.text_content}"
+    if isinstance(event, FunctionCallEvent):
+        return f"  agent → {event.item.name}({event.item.arguments})"
+    if isinstance(event, FunctionCallOutputEvent):
+        return f"  tool  ← {event.item.output or '(no output)'}"
+    return None
+
+
+class DemoUnavailable(OutboundCallerError):
+    """The demo has nothing left to call about."""
+
+
+async def next_appointment(store: Store, now: datetime) -> AppointmentRow:
+    for row in await store.appointments(status="scheduled"):
+        if row.start > now + timedelta(hours=12):
+            return row
+    raise DemoUnavailable(
+        "no scheduled appointments left to call about in this database; delete "
+        f"{DEFAULT_SQLITE_FILE} (or point DATABASE_URL at a fresh one) to start over"
+    )
+
+
+async def run_demo(
+    store: Store,
+    *,
+    now: datetime,
+    model: llm.LLM[Any] | None = None,
+    out: Callable[[str], Any] = print,
+) -> CallState:
+    """Play the demo call against ``store`` (seeding the demo practice into an empty one),
+    printing it turn by turn; returns the call's final state."""
+    await store.upgrade()
+    practice_id = await seed_demo(store, today=now.date())
+    info = await store.practice(practice_id)
+    row = await next_appointment(store, now)
+    meta = DispatchMetadata(phone_number=row.patient_phone, appointment_id=row.id)
+    context = await store_context(store, meta, by="demo")
+    other_day = row.start.astimezone(info.zone).date() + timedelta(days=2)
+    while other_day.weekday() >= 5:
+        other_day += timedelta(days=1)
+
+    line = DemoLine()
+    record = CallRecord(started_at=now, status=CallStatus.ANSWERED, answered_at=now)
+    state = CallState(
+        practice=context.practice,
+        scheduler=context.scheduler,
+        line=line,
+        record=record,
+        now=lambda: now,
+        patient_name=context.patient_name,
+        appointment=context.appointment,
+        transfer_to=None,
+    )
+    if model is None:
+        out(
+            "LLM: a scripted stand-in for GPT-4o (no network, no accounts); "
+            "the agent, its tools and the scheduling store are the real ones."
+        )
+        model = demo_llm(context, other_day)
+    else:
+        out(f"LLM: {model.model} (live, text mode)")
+    out(f"Store: {redact(store.url)}")
+    out(f"\nAppointment before the call: {describe(row, info.zone)}\n")
+
+    first_name = (context.patient_name or "").split(" ")[0]
+    async with AgentSession[CallState](llm=model, userdata=state) as session:
+        await session.start(OutboundCaller(state))
+        for text in CALLEE_LINES:
+            said = text.format(first_name=first_name, day_name=speak_date(other_day))
+            out(f"callee:  {said}")
+            result: RunResult[None] = await session.run(user_input=said)
+            for event in result.events:
+                if (shown := format_event(event)) is not None:
+                    out(shown)
+            if line.events and line.events[-1].startswith("hung up"):
+                break
+    for note in line.events:
+        out(f"[line] {note}")
+    after = await store.appointment(row.id)
+    out(f"\nAppointment after the call:  {describe(after, info.zone)}")
+    out(f"Outcome: {record.status.value}; tools used: {', '.join(record.tools_used)}")
+    return state

@@ -1,0 +1,416 @@
+"""The operator command line: ``outbound-caller <command>``. It only parses and prints.
+
+Exit codes: 0 done; 1 the operation failed (database unreachable, file not imported);
+2 the command line itself was wrong.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import Awaitable, Callable, Coroutine
+from datetime import UTC, date, datetime, time
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import typer
+from pydantic import ValidationError
+
+from ..config import ENV_FILE, LiveKitSettings, load_livekit, read_env_file
+from ..dispatch import DispatchMetadata
+from ..errors import ConfigError, OutboundCallerError, StoreError
+from ..liveapi import (
+    TrunkCheck,
+    check_trunk,
+    create_call,
+    create_trunk,
+    livekit_api,
+    new_room_name,
+    parse_address,
+)
+from ..phone import mask, to_e164
+from ..store.appointments import Store, open_store
+from ..store.calls import CallRow, dnc_add, dnc_list, dnc_remove, list_calls, record_placed
+from ..store.database import database_url, redact
+from ..store.importer import ImportFailed
+from ..store.scheduling import utc_now
+from .common import fail
+
+T = TypeVar("T")
+
+app = typer.Typer(
+    help="Operator commands for the outbound-caller phone agent.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+db_app = typer.Typer(help="The scheduling database.", no_args_is_help=True)
+appointments_app = typer.Typer(
+    help="Appointments in the scheduling database.", no_args_is_help=True
+)
+app.add_typer(db_app, name="db")
+app.add_typer(appointments_app, name="appointments")
+
+
+def _with_store(work: Callable[[Store], Awaitable[T]]) -> T:
+    """Open the store named by DATABASE_URL (a SQLite file here by default), run, close."""
+    try:
+        url = database_url(os.environ)
+    except StoreError as exc:
+        raise fail(str(exc), 2) from None
+
+    async def _run() -> T:
+        store = Store(url, now=utc_now)
+        try:
+            return await work(store)
+        finally:
+            await store.close()
+
+    try:
+        return asyncio.run(_run())
+    except ImportFailed:
+        raise
+    except OutboundCallerError as exc:
+        raise fail(str(exc)) from None
+
+
+@app.callback()
+def _root() -> None:
+    """Operator commands for the outbound-caller phone agent."""
+
+
+@db_app.command("upgrade")
+def db_upgrade() -> None:
+    """Create the scheduling database, or migrate it to the latest schema."""
+
+    async def work(store: Store) -> None:
+        await store.ping()
+        await store.upgrade()
+        await store.check()
+
+    _with_store(work)
+    typer.echo(f"database at {redact(database_url(os.environ))} is up to date")
+
+
+@db_app.command("seed-demo")
+def db_seed_demo() -> None:
+    """Fill an empty database with the demo practice (three providers, two weeks of visits)."""
+    from ..store.seed import seed_demo
+
+    async def work(store: Store) -> tuple[int, int]:
+        await store.upgrade()
+        practice_id = await seed_demo(store, today=utc_now().date())
+        return practice_id, len(await store.appointments())
+
+    practice_id, count = _with_store(work)
+    typer.echo(f"demo practice #{practice_id} ready: {count} appointments")
+
+
+@appointments_app.command("list")
+def appointments_list(
+    day: Annotated[
+        str | None, typer.Option("--date", help="Only this day (YYYY-MM-DD, practice time).")
+    ] = None,
+    status: Annotated[
+        str | None,
+        typer.Option(help="Only this status: scheduled, confirmed, rescheduled, cancelled."),
+    ] = None,
+) -> None:
+    """List appointments, oldest first."""
+    wanted: date | None = None
+    if day is not None:
+        try:
+            wanted = date.fromisoformat(day)
+        except ValueError:
+            raise fail(f"--date {day!r} is not a date like 2026-12-01", 2) from None
+    if status is not None and status not in ("scheduled", "confirmed", "rescheduled", "cancelled"):
+        raise fail(
+            f"--status {status!r} is not one of scheduled, confirmed, rescheduled, cancelled", 2
+        )
+
+    async def work(store: Store) -> list[str]:
+        await store.check()
+        rows = await store.appointments(status=status)
+        lines = []
+        zones: dict[int, Any] = {}
+        for r in rows:
+            if r.practice_id not in zones:
+                zones[r.practice_id] = (await store.practice(r.practice_id)).zone
+            local = r.start.astimezone(zones[r.practice_id])
+            if wanted is not None and local.date() != wanted:
+                continue
+            lines.append(
+                f"{r.id:>6}  {local:%a %Y-%m-%d %H:%M %Z}  {r.patient_name[:24]:<24}  "
+                f"{mask(r.patient_phone):<8}  {r.provider_name[:18]:<18}  {r.type_name[:12]:<12}"
+                f"  {r.status}"
+            )
+        return lines
+
+    lines = _with_store(work)
+    typer.echo(
+        f"{'id':>6}  {'when':<24}  {'patient':<24}  {'phone':<8}  {'provider':<18}  "
+        f"{'type':<12}  status"
+    )
+    for line in lines:
+        typer.echo(line)
+    typer.echo(f"{len(lines)} appointment(s)")
+
+
+@app.command("import")
+def import_file(
+    file: Annotated[Path, typer.Argument(help="patients.csv or appointments.csv")],
+) -> None:
+    """Import patients or appointments from CSV (all rows or none; see the README)."""
+    from ..store.importer import import_csv
+
+    async def work(store: Store) -> Any:
+        await store.check()
+        return await import_csv(store, file, now=utc_now)
+
+    try:
+        result = _with_store(work)
+    except ImportFailed as exc:
+        for problem in exc.problems:
+            typer.echo(f"{file}: {problem}", err=True)
+        raise fail(f"{file}: {exc}") from None
+    typer.echo(f"imported {result.rows} {result.kind} from {file}")
+
+
+@app.command()
+def demo(
+    live_llm: Annotated[
+        bool,
+        typer.Option("--live-llm", help="Use the real OpenAI model (needs OPENAI_API_KEY)."),
+    ] = False,
+) -> None:
+    """Play one complete appointment call offline, turn by turn, against the store."""
+    from .demo import run_demo
+
+    model = None
+    if live_llm:
+        key = os.environ.get("OPENAI_API_KEY", "").strip()
+        if not key:
+            raise fail("--live-llm needs OPENAI_API_KEY to be set", 2)
+        from livekit.plugins import openai
+
+        model = openai.LLM(model=os.environ.get("LLM_MODEL") or "gpt-4o", api_key=key)
+    _with_store(lambda store: run_demo(store, now=utc_now(), model=model, out=typer.echo))
+
+
+from .campaign import campaign_app  # noqa: E402
+
+app.add_typer(campaign_app, name="campaign")
+
+
+def main() -> None:
+    for key, value in read_env_file(Path(ENV_FILE)).items():
+        os.environ.setdefault(key, value)
+    app()
+
+
+# -- placing calls ---------------------------------------------------------------------
+
+trunk_app = typer.Typer(help="The outbound SIP trunk.", no_args_is_help=True)
+calls_app = typer.Typer(help="Calls placed and how they ended.", no_args_is_help=True)
+dnc_app = typer.Typer(help="The do-not-call list.", no_args_is_help=True)
+app.add_typer(trunk_app, name="trunk")
+app.add_typer(calls_app, name="calls")
+app.add_typer(dnc_app, name="dnc")
+
+
+def _livekit() -> LiveKitSettings:
+    try:
+        return load_livekit(os.environ)
+    except ConfigError as exc:
+        raise fail(str(exc), 2) from None
+
+
+def _e164(value: str, what: str) -> str:
+    try:
+        return to_e164(value)
+    except ValueError as exc:
+        raise fail(f"{what} {value!r} {exc}", 2) from None
+
+
+def _run(work: Coroutine[Any, Any, T]) -> T:
+    try:
+        return asyncio.run(work)
+    except OutboundCallerError as exc:
+        raise fail(str(exc)) from None
+
+
+@app.command()
+def call(
+    phone_number: Annotated[str, typer.Argument(help="The number to call, E.164 (+1...).")],
+    transfer_to: Annotated[
+        str | None, typer.Option("--transfer-to", help="Where transfer_call sends the callee.")
+    ] = None,
+    appointment_id: Annotated[
+        int | None, typer.Option("--appointment-id", help="An appointment in the store.")
+    ] = None,
+) -> None:
+    """Place one call: dispatch the outbound-caller agent to a new room."""
+    try:
+        meta = DispatchMetadata(
+            phone_number=phone_number, transfer_to=transfer_to, appointment_id=appointment_id
+        )
+    except ValidationError as exc:
+        reasons = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc']) or 'call'}: "
+            f"{str(e['msg']).removeprefix('Value error, ')}"
+            for e in exc.errors()
+        )
+        raise fail(f"not calling: {reasons}", 2) from None
+    settings = _livekit()
+    room = new_room_name()
+
+    async def work() -> str:
+        async with livekit_api(settings) as lkapi:
+            dispatch = await create_call(lkapi, meta, room=room)
+        store = open_store(os.environ)
+        if store is not None:
+            try:
+                await record_placed(
+                    store,
+                    room=room,
+                    phone=meta.phone_number,
+                    placed_at=utc_now(),
+                    appointment_id=appointment_id,
+                    dispatch_id=dispatch.id,
+                )
+            finally:
+                await store.close()
+        return dispatch.id
+
+    dispatch_id = _run(work())
+    typer.echo(f"dispatch {dispatch_id} created; room {room}; calling {mask(meta.phone_number)}")
+
+
+@trunk_app.command("create")
+def trunk_create(
+    address: Annotated[str, typer.Option(help="Your provider's SIP server, HOST[:5061].")],
+    numbers: Annotated[list[str], typer.Option("--numbers", help="Caller id number(s), E.164.")],
+    username: Annotated[str, typer.Option(help="Digest authentication username.")],
+    password: Annotated[str, typer.Option(help="Digest authentication password.")],
+    name: Annotated[str, typer.Option(help="A name for the trunk.")] = "outbound-caller",
+) -> None:
+    """Create an outbound SIP trunk with TLS transport and digest authentication."""
+    try:
+        parse_address(address)
+    except ValueError as exc:
+        raise fail(f"--address {exc}", 2) from None
+    checked = [_e164(n, "--numbers") for n in numbers]
+    if not username or not password:
+        raise fail("--username and --password must not be empty", 2)
+    settings = _livekit()
+
+    async def work() -> str:
+        async with livekit_api(settings) as lkapi:
+            return await create_trunk(
+                lkapi,
+                name=name,
+                address=address,
+                numbers=checked,
+                username=username,
+                password=password,
+            )
+
+    trunk_id = _run(work())
+    typer.echo(trunk_id)
+    typer.echo(f"set SIP_OUTBOUND_TRUNK_ID={trunk_id} in .env.local", err=True)
+
+
+@trunk_app.command("check")
+def trunk_check() -> None:
+    """Check that SIP_OUTBOUND_TRUNK_ID exists, uses TLS and has credentials."""
+    trunk_id = os.environ.get("SIP_OUTBOUND_TRUNK_ID", "").strip()
+    if not trunk_id.startswith("ST_"):
+        raise fail("SIP_OUTBOUND_TRUNK_ID is not set to a trunk id (ST_...)", 2)
+    settings = _livekit()
+
+    async def work() -> TrunkCheck:
+        async with livekit_api(settings) as lkapi:
+            return await check_trunk(lkapi, trunk_id)
+
+    result = _run(work())
+    if not result.ok:
+        for problem in result.problems:
+            typer.echo(f"outbound-caller: {problem}", err=True)
+        raise typer.Exit(1)
+    typer.echo(f"trunk {trunk_id}: TLS, with credentials")
+
+
+@calls_app.command("list")
+def calls_list(
+    since: Annotated[
+        str | None, typer.Option(help="Only calls placed on or after this day (YYYY-MM-DD).")
+    ] = None,
+) -> None:
+    """Calls and their outcomes, oldest first."""
+    start = None
+    if since is not None:
+        try:
+            start = datetime.combine(date.fromisoformat(since), time(), UTC)
+        except ValueError:
+            raise fail(f"--since {since!r} is not a date like 2026-12-01", 2) from None
+
+    async def work(store: Store) -> list[CallRow]:
+        await store.check()
+        return await list_calls(store, since=start)
+
+    rows = _with_store(work)
+    typer.echo(
+        f"{'placed (UTC)':<17}  {'phone':<8}  {'outcome':<10}  {'sip':>4}  "
+        f"{'secs':>6}  {'ended by':<20}  changes"
+    )
+    for r in rows:
+        typer.echo(
+            f"{r.placed_at:%Y-%m-%d %H:%M}  {mask(r.phone):<8}  {r.status:<10}  "
+            f"{r.sip_code or '':>4}  {'' if r.duration_s is None else f'{r.duration_s:.0f}':>6}"
+            f"  {(r.hangup_reason or '')[:20]:<20}  {r.changes}"
+        )
+    typer.echo(f"{len(rows)} call(s)")
+
+
+@dnc_app.command("add")
+def dnc_add_cmd(
+    phone: Annotated[str, typer.Argument(help="The number, E.164.")],
+    reason: Annotated[str, typer.Option(help="Why (kept with the entry).")] = "operator",
+) -> None:
+    """Never call this number again."""
+    number = _e164(phone, "number")
+
+    async def work(store: Store) -> bool:
+        await store.check()
+        return await dnc_add(store, number, reason=reason, by="operator", at=utc_now())
+
+    added = _with_store(work)
+    typer.echo(f"{mask(number)} {'added to' if added else 'was already on'} the do-not-call list")
+
+
+@dnc_app.command("remove")
+def dnc_remove_cmd(phone: Annotated[str, typer.Argument(help="The number, E.164.")]) -> None:
+    """Take a number off the do-not-call list."""
+    number = _e164(phone, "number")
+
+    async def work(store: Store) -> bool:
+        await store.check()
+        return await dnc_remove(store, number)
+
+    if not _with_store(work):
+        raise fail(f"{mask(number)} is not on the do-not-call list")
+    typer.echo(f"{mask(number)} removed from the do-not-call list")
+
+
+@dnc_app.command("list")
+def dnc_list_cmd() -> None:
+    """The do-not-call list (numbers masked)."""
+
+    async def work(store: Store) -> list[Any]:
+        await store.check()
+        return await dnc_list(store)
+
+    entries = _with_store(work)
+    for e in entries:
+        typer.echo(f"{mask(e.phone):<8}  {e.added_at:%Y-%m-%d}  {e.reason}")
+    typer.echo(f"{len(entries)} number(s)")

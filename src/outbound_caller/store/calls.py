@@ -1,0 +1,136 @@
+"""Calls and the do-not-call list in the store.
+
+A ``calls`` row is written when a call is placed (by ``outbound-caller call`` or a campaign)
+and completed by the agent when the call ends: that is how a campaign learns how its calls
+went. Calls dispatched some other way (``lk dispatch create``) get their row at the end.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import delete, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from ..outcome import CallRecord
+from . import schema as db
+from .appointments import Store
+
+
+@dataclass(frozen=True)
+class CallRow:
+    id: int
+    room: str
+    phone: str
+    appointment_id: int | None
+    campaign_id: int | None
+    placed_at: datetime
+    ended_at: datetime | None
+    status: str
+    sip_code: int | None
+    duration_s: float | None
+    hangup_reason: str | None
+    tools_used: str
+    changes: str
+
+
+async def record_placed(
+    store: Store,
+    *,
+    room: str,
+    phone: str,
+    placed_at: datetime,
+    appointment_id: int | None = None,
+    dispatch_id: str | None = None,
+) -> int:
+    async with store.write() as s:
+        call = db.Call(
+            room=room,
+            phone=phone,
+            appointment_id=appointment_id,
+            dispatch_id=dispatch_id,
+            placed_at=placed_at,
+            status="dialing",
+        )
+        s.add(call)
+        await s.flush()
+        return call.id
+
+
+async def set_dispatch(store: Store, room: str, dispatch_id: str) -> None:
+    async with store.write() as s:
+        call = await s.scalar(select(db.Call).where(db.Call.room == room))
+        if call is not None:
+            call.dispatch_id = dispatch_id
+
+
+async def record_outcome(
+    store: Store, *, room: str, phone: str, appointment_id: int | None, record: CallRecord
+) -> None:
+    """Complete the call's row (or create it, for calls placed outside this project)."""
+    async with store.write() as s:
+        call = await s.scalar(select(db.Call).where(db.Call.room == room).with_for_update())
+        if call is None:
+            call = db.Call(
+                room=room, phone=phone, appointment_id=appointment_id, placed_at=record.started_at
+            )
+            s.add(call)
+        call.status = record.status.value
+        call.sip_code = record.sip_code
+        call.ended_at = record.ended_at
+        call.duration_s = record.duration_seconds
+        call.hangup_reason = record.hangup_reason
+        call.amd = record.amd
+        call.tools_used = ",".join(record.tools_used)
+        call.changes = "; ".join(record.changes)
+        call.errors = "; ".join(record.errors)
+
+
+async def list_calls(store: Store, *, since: datetime | None = None) -> list[CallRow]:
+    query = select(db.Call).order_by(db.Call.placed_at, db.Call.id)
+    if since is not None:
+        query = query.where(db.Call.placed_at >= since)
+    async with store.read() as s:
+        return [
+            CallRow(
+                c.id,
+                c.room,
+                c.phone,
+                c.appointment_id,
+                c.campaign_id,
+                c.placed_at,
+                c.ended_at,
+                c.status,
+                c.sip_code,
+                c.duration_s,
+                c.hangup_reason,
+                c.tools_used,
+                c.changes,
+            )
+            for c in (await s.scalars(query)).all()
+        ]
+
+
+async def is_blocked(s: AsyncSession, phone: str) -> bool:
+    return await s.get(db.DoNotCall, phone) is not None
+
+
+async def dnc_add(store: Store, phone: str, *, reason: str, by: str, at: datetime) -> bool:
+    """Returns False when the number was already on the list."""
+    async with store.write() as s:
+        if await is_blocked(s, phone):
+            return False
+        s.add(db.DoNotCall(phone=phone, reason=reason, added_at=at, added_by=by))
+        return True
+
+
+async def dnc_remove(store: Store, phone: str) -> bool:
+    async with store.write() as s:
+        result = await s.execute(delete(db.DoNotCall).where(db.DoNotCall.phone == phone))
+        return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
+async def dnc_list(store: Store) -> list[db.DoNotCall]:
+    async with store.read() as s:
+        return list((await s.scalars(select(db.DoNotCall).order_by(db.DoNotCall.added_at))).all())

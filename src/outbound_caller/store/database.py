@@ -1,0 +1,63 @@
+"""Where the store lives: ``DATABASE_URL`` (or the default SQLite file) and how SQLite
+connections are set up."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import event
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from ..errors import StoreError
+
+DEFAULT_SQLITE_FILE = "outbound-caller.db"
+
+
+def store_configured(env: Mapping[str, str]) -> bool:
+    """A store is set up when DATABASE_URL names one or the default SQLite file exists here."""
+    return bool(env.get("DATABASE_URL", "").strip()) or Path(DEFAULT_SQLITE_FILE).exists()
+
+
+def database_url(env: Mapping[str, str]) -> str:
+    """``DATABASE_URL`` as an async SQLAlchemy URL; unset means a SQLite file here."""
+    raw = (env.get("DATABASE_URL") or "").strip()
+    if not raw:
+        return f"sqlite+aiosqlite:///{DEFAULT_SQLITE_FILE}"
+    for prefix, driver in (
+        ("postgresql://", "postgresql+asyncpg://"),
+        ("postgres://", "postgresql+asyncpg://"),
+        ("sqlite:///", "sqlite+aiosqlite:///"),
+    ):
+        if raw.startswith(prefix):
+            return driver + raw[len(prefix) :]
+    if raw.startswith(("postgresql+asyncpg://", "sqlite+aiosqlite:///")):
+        return raw
+    raise StoreError(
+        "DATABASE_URL must start with postgresql:// or sqlite:/// "
+        "(leave it unset for a SQLite file in the working directory)"
+    )
+
+
+def redact(url: str) -> str:
+    return make_url(url).render_as_string(hide_password=True)
+
+
+def sqlite_tuning(engine: AsyncEngine) -> None:
+    @event.listens_for(engine.sync_engine, "connect")
+    def _connect(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.isolation_level = None  # SQLAlchemy issues BEGIN itself (below)
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.close()
+
+    @event.listens_for(engine.sync_engine, "begin")
+    def _begin(conn: Any) -> None:
+        # A write transaction takes the database write lock before it reads anything.
+        # A read runs in autocommit: each lookup is one SELECT, atomic on its own.
+        if conn.get_execution_options().get("write", False):
+            conn.exec_driver_sql("BEGIN IMMEDIATE")

@@ -1,0 +1,106 @@
+"""The session built for a call: the SPEC's providers and models, recording off."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from livekit.agents import AgentSession
+from livekit.agents.inference import TurnDetector
+from livekit.plugins import cartesia, deepgram, openai, silero
+
+from conftest import StartCall
+from outbound_caller.call.agent import OutboundCaller
+from outbound_caller.call.pipeline import (
+    build_llm,
+    build_session,
+    check_turn_detector,
+    english_weights_present,
+    session_start_options,
+    turn_handling,
+)
+from outbound_caller.config import load_settings
+from outbound_caller.errors import ModelFilesMissing
+from test_config import GOOD
+
+
+@pytest.fixture(scope="module")
+def vad() -> silero.VAD:
+    return silero.VAD.load()
+
+
+async def test_the_session_uses_the_spec_providers(vad: silero.VAD) -> None:
+    settings = load_settings({**GOOD, "TURN_DETECTION": "vad"})
+    session = build_session(settings, vad_model=vad)
+    assert isinstance(session.stt, deepgram.STT)
+    assert session.stt.model == "nova-2-phonecall"
+    assert isinstance(session.tts, cartesia.TTS)
+    assert session.tts.model == "sonic-3"
+    assert session.vad is vad
+    assert session.turn_detection == "vad"
+    model = build_llm(settings)
+    assert isinstance(model, openai.LLM)
+    assert model.model == "gpt-4o"
+
+
+async def test_model_names_come_from_settings(vad: silero.VAD) -> None:
+    settings = load_settings(
+        {
+            **GOOD,
+            "TURN_DETECTION": "vad",
+            "STT_MODEL": "nova-3",
+            "TTS_MODEL": "sonic-2",
+            "LLM_MODEL": "gpt-4o-mini",
+        }
+    )
+    session = build_session(settings, vad_model=vad)
+    assert isinstance(session.stt, deepgram.STT)
+    assert session.stt.model == "nova-3"
+    assert isinstance(session.tts, cartesia.TTS)
+    assert session.tts.model == "sonic-2"
+    assert build_llm(settings).model == "gpt-4o-mini"
+
+
+def test_local_audio_turn_detector_builds_offline() -> None:
+    options = turn_handling("v1-mini")
+    assert isinstance(options["turn_detection"], TurnDetector)
+    assert options["turn_detection"].model == "turn-detector-v1-mini"
+    assert turn_handling("vad")["turn_detection"] == "vad"
+
+
+def test_missing_english_weights_stop_start_up_with_the_download_command(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path))  # an empty model cache
+    assert english_weights_present() is False
+    with pytest.raises(ModelFilesMissing) as caught:
+        check_turn_detector("english")
+    assert "python -m livekit.agents download-files" in str(caught.value)
+    assert "TURN_DETECTION=v1-mini" in str(caught.value)
+
+
+def test_other_detectors_need_no_download() -> None:
+    check_turn_detector("v1-mini")
+    check_turn_detector("vad")
+
+
+def test_room_input_is_the_callee_with_telephony_noise_cancellation() -> None:
+    options = session_start_options("callee")
+    room = options["room_options"]
+    assert room.participant_identity == "callee"
+    assert room.close_on_disconnect is True
+    nc = room.get_audio_input_options().noise_cancellation
+    assert nc is not None
+    assert "bvc" in str(nc.options["modelPath"])  # Krisp BVC telephony model
+
+
+async def test_recording_is_off_whatever_the_project_default(start_call: StartCall) -> None:
+    options = session_start_options("callee")
+    assert options["record"] is False
+    live = await start_call([])
+    session: AgentSession = AgentSession(llm=live.llm)
+    await session.start(OutboundCaller(live.state), record=options["record"])
+    try:
+        assert not any(session.options.recording_options.values())
+    finally:
+        await session.aclose()

@@ -1,0 +1,88 @@
+"""Silence on the line: the agent checks in once, then ends the call politely."""
+
+from __future__ import annotations
+
+import asyncio
+
+from livekit.agents import AgentSession
+from livekit.agents.voice.events import UserStateChangedEvent
+
+from conftest import NOW, PRACTICE, ROOM, jane_appointment
+from helpers import eventually
+from livekit_stub import LiveKitStub
+from outbound_caller.call.agent import (
+    CallState,
+    OutboundCaller,
+    build_check_in,
+    build_silent_goodbye,
+)
+from outbound_caller.call.line import Call
+from outbound_caller.call.telephony import Telephony
+from outbound_caller.cli.scripted import Rule, ScriptedLLM, Turn
+from outbound_caller.outcome import CallRecord
+from outbound_caller.store.scheduling import InMemoryScheduler
+
+CHECK_IN = Rule(r"ask once, briefly, whether they are still there", Turn("Are you still there?"))
+GOODBYE = Rule(
+    r"still silent after you checked in",
+    Turn("I'll let you go now; you can reach Bright Smile Dental at +14155550100."),
+)
+
+
+async def silent_call(
+    telephony: Telephony, *, away_after: float
+) -> tuple[AgentSession[CallState], CallState, Call, ScriptedLLM]:
+    model = ScriptedLLM([CHECK_IN, GOODBYE])
+    session: AgentSession[CallState] = AgentSession(llm=model, user_away_timeout=away_after)
+    record = CallRecord(started_at=NOW)
+    call = Call(telephony=telephony, session=session, record=record, now=lambda: NOW)
+    state = CallState(
+        practice=PRACTICE,
+        scheduler=InMemoryScheduler(zone=PRACTICE.zone, now=lambda: NOW),
+        line=call,
+        record=record,
+        now=lambda: NOW,
+        patient_name="Jane Doe",
+        appointment=jane_appointment(),
+    )
+    session.userdata = state
+    call.watch_silence(
+        check_in=build_check_in(), goodbye=build_silent_goodbye(state), wait=away_after
+    )
+    await session.start(OutboundCaller(state), record=False)
+    return session, state, call, model
+
+
+async def test_silence_gets_one_check_in_then_a_polite_hang_up(
+    telephony: Telephony, livekit_server: LiveKitStub
+) -> None:
+    session, state, _, model = await silent_call(telephony, away_after=0.2)
+    try:
+        await eventually(lambda: bool(livekit_server.calls("DeleteRoom")), within=5)
+    finally:
+        await session.aclose()
+    said = [m.text_content for m in session.history.messages() if m.role == "assistant"]
+    assert said == [
+        "Are you still there?",
+        "I'll let you go now; you can reach Bright Smile Dental at +14155550100.",
+    ]
+    assert [r.room for r in livekit_server.calls("DeleteRoom")] == [ROOM]
+    assert state.record.hangup_reason == "silence"
+    assert len(model.inputs) == 2
+
+
+async def test_speaking_after_the_check_in_starts_the_count_over(
+    telephony: Telephony, livekit_server: LiveKitStub
+) -> None:
+    session, state, _, model = await silent_call(telephony, away_after=0.2)
+    try:
+        await eventually(lambda: len(model.inputs) == 1, within=5)
+        session.emit(
+            "user_state_changed", UserStateChangedEvent(old_state="away", new_state="speaking")
+        )
+        await asyncio.sleep(0.6)  # three times the wait: no goodbye comes
+    finally:
+        await session.aclose()
+    assert len(model.inputs) == 1
+    assert livekit_server.calls("DeleteRoom") == []
+    assert state.record.hangup_reason is None

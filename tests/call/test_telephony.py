@@ -1,0 +1,196 @@
+"""Dialing, transfer and hang-up through the real livekit-api client and a Twirp stand-in."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pytest
+from livekit import api, rtc
+from livekit.agents import AgentSession
+
+from conftest import NOW, PATIENT_PHONE, ROOM, TRUNK, StartCall
+from helpers import eventually
+from livekit_stub import API_KEY, Fail, Hang, LiveKitStub, sip_failure
+from outbound_caller.call.line import Call
+from outbound_caller.call.telephony import Telephony
+from outbound_caller.cli.scripted import Rule, Turn
+from outbound_caller.outcome import CallRecord, CallStatus
+
+
+async def test_dial_request_carries_trunk_number_identity_and_timeouts(
+    start_call: StartCall, livekit_server: LiveKitStub
+) -> None:
+    live = await start_call([])
+    result = await live.call.place(PATIENT_PHONE)
+
+    assert result.answered
+    [request] = livekit_server.calls("CreateSIPParticipant")
+    assert request.sip_trunk_id == TRUNK
+    assert request.sip_call_to == PATIENT_PHONE
+    assert request.room_name == ROOM
+    assert request.participant_identity == "callee"
+    assert request.wait_until_answered is True
+    assert request.ringing_timeout.seconds == 25
+    assert request.max_call_duration.seconds == 900
+    [recorded] = livekit_server.requests
+    assert recorded.grants.sip.call is True  # token signed with the API secret, SIP grant
+    assert live.state.record.status is CallStatus.ANSWERED
+    assert live.state.record.answered_at == NOW
+    assert livekit_server.calls("DeleteRoom") == []
+
+
+@pytest.mark.parametrize(
+    ("sip_code", "sip_status", "outcome"),
+    [
+        (486, "Busy Here", CallStatus.BUSY),
+        (600, "Busy Everywhere", CallStatus.BUSY),
+        (603, "Decline", CallStatus.DECLINED),
+        (408, "Request Timeout", CallStatus.NO_ANSWER),
+        (480, "Temporarily Unavailable", CallStatus.NO_ANSWER),
+        (404, "Not Found", CallStatus.FAILED),
+        (500, "Server Internal Error", CallStatus.FAILED),
+        (503, "Service Unavailable", CallStatus.FAILED),
+    ],
+)
+async def test_each_sip_failure_ends_the_job_cleanly(
+    start_call: StartCall,
+    livekit_server: LiveKitStub,
+    sip_code: int,
+    sip_status: str,
+    outcome: CallStatus,
+) -> None:
+    livekit_server.behaviour["CreateSIPParticipant"] = sip_failure(sip_code, sip_status)
+    live = await start_call([])
+    closed: list[object] = []
+    live.session.on("close", closed.append)
+
+    result = await live.call.place(PATIENT_PHONE)
+
+    assert not result.answered
+    assert result.status is outcome
+    assert live.state.record.status is outcome
+    assert live.state.record.sip_code == sip_code
+    assert live.state.record.sip_status == sip_status
+    assert live.state.record.hangup_reason == outcome.value
+    assert [r.room for r in livekit_server.calls("DeleteRoom")] == [ROOM]
+    await eventually(lambda: bool(closed))  # the session closed: the job can end
+    assert live.llm.inputs == []  # the agent never spoke
+
+
+async def test_a_dial_that_outlasts_the_client_timeout_is_no_answer(
+    lkapi: api.LiveKitAPI, livekit_server: LiveKitStub
+) -> None:
+    livekit_server.behaviour["CreateSIPParticipant"] = Hang(seconds=10)
+    # ringing_timeout 0 → the client gives up after its 2 s margin
+    telephony = Telephony(
+        lkapi, room_name=ROOM, trunk_id=TRUNK, ringing_timeout=0, max_call_duration=60
+    )
+    record = CallRecord(started_at=NOW)
+    async with AgentSession() as session:
+        call = Call(telephony=telephony, session=session, record=record, now=lambda: NOW)
+        result = await call.place(PATIENT_PHONE)
+    assert result.status is CallStatus.NO_ANSWER
+    assert record.status is CallStatus.NO_ANSWER
+    assert record.sip_code is None
+    assert [r.room for r in livekit_server.calls("DeleteRoom")] == [ROOM]
+
+
+async def test_rejected_credentials_fail_the_call_without_a_sip_code(
+    livekit_server: LiveKitStub,
+) -> None:
+    bad = api.LiveKitAPI(url=livekit_server.url, api_key=API_KEY, api_secret="not-the-secret" * 3)
+    try:
+        telephony = Telephony(
+            bad, room_name=ROOM, trunk_id=TRUNK, ringing_timeout=20, max_call_duration=60
+        )
+        result = await telephony.dial(PATIENT_PHONE)
+    finally:
+        await bad.aclose()
+    assert result.status is CallStatus.FAILED
+    assert result.sip_code is None
+    assert result.detail is not None
+    assert result.detail.startswith("unauthenticated")
+    assert livekit_server.calls("CreateSIPParticipant") == []  # refused before it was handled
+
+
+async def test_an_unreachable_server_fails_the_call() -> None:
+    lk = api.LiveKitAPI(url="http://127.0.0.1:9", api_key=API_KEY, api_secret="x" * 40)
+    try:
+        telephony = Telephony(
+            lk, room_name=ROOM, trunk_id=TRUNK, ringing_timeout=20, max_call_duration=60
+        )
+        result = await telephony.dial(PATIENT_PHONE)
+        await telephony.delete_room()  # and hanging up does not raise either
+    finally:
+        await lk.aclose()
+    assert result.status is CallStatus.FAILED
+    assert result.detail is not None
+    assert "LiveKit unreachable" in result.detail
+
+
+async def test_hang_up_when_the_room_is_already_gone_is_fine(
+    telephony: Telephony, livekit_server: LiveKitStub
+) -> None:
+    livekit_server.behaviour["DeleteRoom"] = Fail("not_found", "room not found", 404)
+    await telephony.delete_room()
+    assert len(livekit_server.calls("DeleteRoom")) == 1
+
+
+@dataclass
+class FakeParticipant:
+    identity: str
+    disconnect_reason: int
+
+
+@pytest.mark.parametrize(
+    "reason",
+    [
+        "CLIENT_INITIATED",
+        "USER_UNAVAILABLE",
+        "USER_REJECTED",
+        "SIP_TRUNK_FAILURE",
+        "CONNECTION_TIMEOUT",
+        "MEDIA_FAILURE",
+        "PARTICIPANT_REMOVED",
+        "UNKNOWN_REASON",
+    ],
+)
+async def test_callee_leaving_for_any_reason_closes_the_session_and_deletes_the_room(
+    start_call: StartCall, livekit_server: LiveKitStub, reason: str
+) -> None:
+    live = await start_call([])
+    await live.call.place(PATIENT_PHONE)
+    room: rtc.EventEmitter[str] = rtc.EventEmitter()
+    live.call.watch_callee(room)
+    closed: list[object] = []
+    live.session.on("close", closed.append)
+
+    room.emit(
+        "participant_disconnected", FakeParticipant("callee", rtc.DisconnectReason.Value(reason))
+    )
+
+    await eventually(lambda: bool(closed))
+    assert [r.room for r in livekit_server.calls("DeleteRoom")] == [ROOM]
+    assert live.state.record.hangup_reason == f"callee left ({reason})"
+    assert live.state.record.ended_at is not None
+
+
+async def test_someone_else_leaving_does_not_end_the_call(
+    start_call: StartCall, livekit_server: LiveKitStub
+) -> None:
+    live = await start_call([])
+    room: rtc.EventEmitter[str] = rtc.EventEmitter()
+    live.call.watch_callee(room)
+    room.emit("participant_disconnected", FakeParticipant("supervisor", 1))
+    await live.session.run(user_input="still here")  # the session still answers
+    assert livekit_server.calls("DeleteRoom") == []
+
+
+async def test_hanging_up_twice_deletes_the_room_once(
+    start_call: StartCall, livekit_server: LiveKitStub
+) -> None:
+    live = await start_call([Rule(".*", Turn("ok"))])
+    await live.call.hang_up("completed")
+    await live.call.hang_up("job shutdown")
+    assert len(livekit_server.calls("DeleteRoom")) == 1
+    assert live.state.record.hangup_reason == "completed"

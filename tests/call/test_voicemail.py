@@ -1,0 +1,101 @@
+"""Answering-machine verdicts: what the agent says (or does not) and how the call ends."""
+
+from __future__ import annotations
+
+import pytest
+from livekit.agents import AgentSession, AMDCategory, AMDPredictionEvent
+
+from conftest import PATIENT_PHONE, ROOM, StartCall
+from livekit_stub import LiveKitStub
+from outbound_caller.call.pipeline import build_amd
+from outbound_caller.call.voicemail import DETECTION, Action, action_for, voicemail_message
+from outbound_caller.config import load_settings
+from outbound_caller.outcome import CallStatus
+from test_config import GOOD
+
+MESSAGE = voicemail_message(practice_name="Bright Smile Dental", callback_number="+14155550100")
+
+
+def verdict(category: AMDCategory, speech: float = 2.0) -> AMDPredictionEvent:
+    return AMDPredictionEvent(
+        speech_duration=speech, category=category, reason="test", transcript="", delay=0.5
+    )
+
+
+def said(session: AgentSession) -> list[str | None]:
+    return [m.text_content for m in session.history.messages() if m.role == "assistant"]
+
+
+@pytest.mark.parametrize(
+    ("category", "policy", "action"),
+    [
+        (AMDCategory.HUMAN, "hangup", Action.CONVERSE),
+        (AMDCategory.UNCERTAIN, "hangup", Action.CONVERSE),
+        (None, "hangup", Action.CONVERSE),  # no verdict in time
+        (AMDCategory.MACHINE_VM, "hangup", Action.HANG_UP),
+        (AMDCategory.MACHINE_VM, "message", Action.LEAVE_MESSAGE),
+        (AMDCategory.MACHINE_IVR, "message", Action.HANG_UP),
+        (AMDCategory.MACHINE_UNAVAILABLE, "message", Action.HANG_UP),
+    ],
+)
+def test_each_verdict_has_one_action(
+    category: AMDCategory | None, policy: str, action: Action
+) -> None:
+    assert action_for(category, policy) is action  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("category", [AMDCategory.HUMAN, AMDCategory.UNCERTAIN, None])
+async def test_a_person_or_an_unclear_line_gets_the_conversation(
+    start_call: StartCall, livekit_server: LiveKitStub, category: AMDCategory | None
+) -> None:
+    live = await start_call([])
+    await live.call.place(PATIENT_PHONE)
+    got = await live.call.apply_verdict(
+        verdict(category) if category else None, policy="hangup", message=MESSAGE
+    )
+    assert got is Action.CONVERSE
+    assert livekit_server.calls("DeleteRoom") == []
+    assert live.state.record.status is CallStatus.ANSWERED
+    assert live.state.record.amd == (category.value if category else "none")
+
+
+@pytest.mark.parametrize(
+    "category", [AMDCategory.MACHINE_VM, AMDCategory.MACHINE_IVR, AMDCategory.MACHINE_UNAVAILABLE]
+)
+async def test_a_machine_is_hung_up_on_without_a_word_by_default(
+    start_call: StartCall, livekit_server: LiveKitStub, category: AMDCategory
+) -> None:
+    live = await start_call([])
+    await live.call.place(PATIENT_PHONE)
+    await live.call.apply_verdict(verdict(category), policy="hangup", message=MESSAGE)
+    assert said(live.session) == []
+    assert [r.room for r in livekit_server.calls("DeleteRoom")] == [ROOM]
+    assert live.state.record.status is CallStatus.VOICEMAIL
+    assert live.state.record.amd == category.value
+
+
+async def test_the_message_policy_leaves_only_the_practice_and_its_number(
+    start_call: StartCall, livekit_server: LiveKitStub
+) -> None:
+    live = await start_call([])
+    await live.call.place(PATIENT_PHONE)
+    await live.call.apply_verdict(
+        verdict(AMDCategory.MACHINE_VM), policy="message", message=MESSAGE
+    )
+    [message] = said(live.session)
+    assert message == (
+        "Hello, this is the automated assistant of Bright Smile Dental. "
+        "Please call us back at 4 1 5 5 5 5 0 1 0 0. Thank you."
+    )
+    for private in ("Jane", "Doe", "December", "2:30", "Rivera", "appointment"):
+        assert private not in message
+    assert [r.room for r in livekit_server.calls("DeleteRoom")] == [ROOM]
+    assert live.state.record.hangup_reason == "voicemail: message left"
+
+
+async def test_the_detector_is_built_with_the_tuned_settings(start_call: StartCall) -> None:
+    live = await start_call([])
+    detector = build_amd(live.session, load_settings(GOOD), identity="callee")
+    assert detector._opts["no_speech_threshold"] == DETECTION["no_speech_threshold"] == 3.0
+    assert detector._opts["timeout"] == 8.0
+    assert detector._participant_identity == "callee"

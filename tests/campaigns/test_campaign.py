@@ -1,0 +1,352 @@
+"""Campaigns with an injected clock: windows, caps, retries, do-not-call, pacing, crashes."""
+
+from __future__ import annotations
+
+import asyncio
+from collections import Counter
+from datetime import UTC, datetime, time, timedelta
+from itertools import pairwise
+from zoneinfo import ZoneInfo
+
+import pytest
+from sqlalchemy import select
+
+from campaign_world import Crash, World
+from conftest import NY
+from outbound_caller.campaigns.plan import plan_for_day, plan_for_people
+from outbound_caller.campaigns.runner import Policy, Runner, next_step, window_opening
+from outbound_caller.store import schema as db
+from outbound_caller.store.appointments import Store
+from outbound_caller.store.calls import dnc_add, list_calls, record_placed
+from storedata import make_practice
+
+LA = ZoneInfo("America/Los_Angeles")
+MONDAY_9AM_NY = datetime(2026, 11, 30, 9, 0, tzinfo=NY)
+
+
+def people(n: int, zone: str = "America/New_York", start: int = 0) -> list[dict[str, str]]:
+    return [
+        {"phone": f"+1415555{2000 + start + i:04d}", "name": f"P{i}", "timezone": zone}
+        for i in range(n)
+    ]
+
+
+async def run(store: Store, world: World, campaign_id: int, policy: Policy, runner_id: str = "r1"):
+    return await Runner(
+        store,
+        campaign_id,
+        dialer=world.dialer,
+        policy=policy,
+        now=world.now,
+        sleep=world.sleep,
+        runner_id=runner_id,
+    ).run()
+
+
+FAST = Policy(max_in_flight=3, calls_per_second=0.5, poll_seconds=10)
+
+
+async def test_concurrency_and_rate_are_never_exceeded(store: Store) -> None:
+    ids = await make_practice(store)
+    world = World(store, MONDAY_9AM_NY.astimezone(UTC))
+    cid, n = await plan_for_people(
+        store, practice_id=ids.practice, people=people(12), name="t", policy=FAST, now=world.t
+    )
+    summary = await run(store, world, cid, FAST)
+    assert n == 12
+    assert summary.dialed == 12
+    assert dict(summary.rows())["answered"] == 12
+    assert max(d.in_flight for d in world.dials) == 3
+    gaps = [(b.at - a.at).total_seconds() for a, b in pairwise(world.dials)]
+    assert min(gaps) >= 2.0  # 0.5 calls per second
+    assert Counter(d.phone for d in world.dials).most_common(1)[0][1] == 1
+
+
+@pytest.mark.parametrize(
+    ("zone", "now_local", "opens_local"),
+    [
+        (NY, datetime(2026, 11, 30, 7, 59), datetime(2026, 11, 30, 8, 0)),
+        (NY, datetime(2026, 11, 30, 8, 0), datetime(2026, 11, 30, 8, 0)),
+        (NY, datetime(2026, 11, 30, 20, 59), datetime(2026, 11, 30, 20, 59)),
+        (NY, datetime(2026, 11, 30, 21, 0), datetime(2026, 12, 1, 8, 0)),
+        (LA, datetime(2026, 11, 30, 23, 30), datetime(2026, 12, 1, 8, 0)),
+    ],
+)
+def test_calling_window_edges(zone: ZoneInfo, now_local: datetime, opens_local: datetime) -> None:
+    moment = now_local.replace(tzinfo=zone)
+    assert window_opening(moment, zone, time(8), time(21), set()) == opens_local.replace(
+        tzinfo=zone
+    )
+
+
+async def test_each_patient_is_called_inside_their_own_window(store: Store) -> None:
+    ids = await make_practice(store)
+    # 07:00 in New York is 04:00 in Los Angeles: New Yorkers first, at 08:00 their time
+    world = World(store, datetime(2026, 11, 30, 7, 0, tzinfo=NY).astimezone(UTC))
+    targets = people(2, "America/New_York") + people(2, "America/Los_Angeles", start=10)
+    cid, _ = await plan_for_people(
+        store, practice_id=ids.practice, people=targets, name="t", policy=FAST, now=world.t
+    )
+    await run(store, world, cid, FAST)
+    for dial in world.dials:
+        zone = LA if dial.phone.endswith(("2010", "2011")) else NY
+        local = dial.at.astimezone(zone).time()
+        assert time(8) <= local < time(21), (dial.phone, local)
+    la_first = min(d.at for d in world.dials if d.phone.endswith(("2010", "2011")))
+    assert la_first.astimezone(LA).time() == time(8, 0)
+
+
+async def test_busy_and_no_answer_are_retried_with_backoff_declined_never(store: Store) -> None:
+    ids = await make_practice(store)
+    world = World(store, MONDAY_9AM_NY.astimezone(UTC))
+    policy = Policy(
+        max_in_flight=2,
+        calls_per_second=1,
+        poll_seconds=10,
+        max_per_day=3,
+        max_per_week=5,
+        max_attempts=3,
+        retry_after=timedelta(minutes=30),
+    )
+    [busy, declined, voicemail] = people(3)
+    world.script = {
+        busy["phone"]: ["busy", "no_answer", "answered"],
+        declined["phone"]: ["declined"],
+        voicemail["phone"]: ["voicemail"],
+    }
+    cid, _ = await plan_for_people(
+        store,
+        practice_id=ids.practice,
+        people=[busy, declined, voicemail],
+        name="t",
+        policy=policy,
+        now=world.t,
+    )
+    summary = await run(store, world, cid, policy)
+    calls = Counter(d.phone for d in world.dials)
+    assert calls == {busy["phone"]: 3, declined["phone"]: 1, voicemail["phone"]: 1}
+    times = [d.at for d in world.dials if d.phone == busy["phone"]]
+    assert times[1] - times[0] >= timedelta(minutes=31)  # 30 min after a 1-minute call
+    assert times[2] - times[1] >= timedelta(minutes=61)  # doubled
+    rows = dict(summary.rows())
+    assert (rows["busy"], rows["no answer"], rows["declined"], rows["voicemail"]) == (1, 1, 1, 1)
+
+
+def test_retry_policy_table() -> None:
+    p = Policy(max_attempts=3, retry_after=timedelta(hours=1))
+    now = datetime(2026, 12, 1, tzinfo=UTC)
+    assert next_step("no_answer", None, 1, p, now) == ("pending", now + timedelta(hours=1))
+    assert next_step("busy", None, 2, p, now) == ("pending", now + timedelta(hours=2))
+    assert next_step("busy", None, 3, p, now) == ("done", None)
+    assert next_step("declined", None, 1, p, now) == ("done", None)
+    assert next_step("answered", "wrong_number", 1, p, now) == ("done", None)
+    assert next_step("voicemail", None, 1, p, now) == ("done", None)
+    assert next_step("voicemail", None, 1, Policy(retry_voicemail=True), now)[0] == "pending"
+
+
+async def test_do_not_call_and_caps_skip_people(store: Store) -> None:
+    ids = await make_practice(store)
+    world = World(store, MONDAY_9AM_NY.astimezone(UTC))
+    blocked, capped, fine = people(3)
+    await dnc_add(store, blocked["phone"], reason="asked", by="test", at=world.t)
+    for day in (3, 2, 1):  # three calls already this week to `capped`
+        await record_placed(
+            store,
+            room=f"earlier-{day}",
+            phone=capped["phone"],
+            placed_at=world.t - timedelta(days=day),
+        )
+    world.t = MONDAY_9AM_NY.astimezone(UTC)
+    cid, _ = await plan_for_people(
+        store,
+        practice_id=ids.practice,
+        people=[blocked, capped, fine],
+        name="b",
+        policy=FAST,
+        now=world.t,
+    )
+    summary = await run(store, world, cid, FAST)
+    assert [d.phone for d in world.dials] == [fine["phone"]]
+    rows = dict(summary.rows())
+    assert rows["skipped: do-not-call"] == 1
+    assert rows["skipped: per-patient cap"] == 1
+
+
+async def test_one_call_a_day_defers_the_retry_to_tomorrow(store: Store) -> None:
+    ids = await make_practice(store)
+    world = World(store, MONDAY_9AM_NY.astimezone(UTC))
+    policy = Policy(
+        max_in_flight=1,
+        calls_per_second=1,
+        poll_seconds=10,
+        max_per_day=1,
+        retry_after=timedelta(minutes=10),
+    )
+    [p] = people(1)
+    world.script = {p["phone"]: ["no_answer", "answered"]}
+    cid, _ = await plan_for_people(
+        store, practice_id=ids.practice, people=[p], name="t", policy=policy, now=world.t
+    )
+    await run(store, world, cid, policy)
+    second = world.dials[1].at.astimezone(NY)
+    assert second.date() == datetime(2026, 12, 1).date()
+    assert second.time() == time(8, 0)  # tomorrow, when the window opens
+
+
+async def test_a_patient_asking_not_to_be_called_is_never_called_again(store: Store) -> None:
+    from outbound_caller.worker import save_outcome  # the worker's end-of-call step
+
+    ids = await make_practice(store)
+    world = World(store, MONDAY_9AM_NY.astimezone(UTC))
+    [p] = people(1)
+    from outbound_caller.dispatch import DispatchMetadata
+    from outbound_caller.outcome import CallRecord, CallStatus
+
+    record = CallRecord(
+        started_at=world.t,
+        status=CallStatus.ANSWERED,
+        hangup_reason="do_not_call",
+        ended_at=world.t,
+    )
+    await save_outcome(store, "room-x", DispatchMetadata(phone_number=p["phone"]), record, {})
+    cid, _ = await plan_for_people(
+        store, practice_id=ids.practice, people=[p], name="t", policy=FAST, now=world.t
+    )
+    summary = await run(store, world, cid, FAST)
+    assert world.dials == []
+    assert dict(summary.rows())["skipped: do-not-call"] == 1
+    [row] = [c for c in await list_calls(store) if c.room == "room-x"]
+    assert (row.status, row.hangup_reason, row.phone) == ("answered", "do_not_call", p["phone"])
+
+
+async def test_a_call_that_never_reports_back_times_out_and_is_counted(store: Store) -> None:
+    ids = await make_practice(store)
+    world = World(store, MONDAY_9AM_NY.astimezone(UTC), duration=timedelta(hours=5))
+    policy = Policy(
+        max_in_flight=1,
+        calls_per_second=1,
+        poll_seconds=60,
+        max_attempts=1,
+        call_timeout=timedelta(minutes=20),
+    )
+    cid, _ = await plan_for_people(
+        store, practice_id=ids.practice, people=people(1), name="t", policy=policy, now=world.t
+    )
+    summary = await run(store, world, cid, policy)
+    assert dict(summary.rows())["failed"] == 1
+    assert world.t - MONDAY_9AM_NY < timedelta(minutes=25)
+
+
+async def test_killing_the_runner_mid_campaign_never_dials_anyone_twice(store: Store) -> None:
+    ids = await make_practice(store)
+    world = World(store, MONDAY_9AM_NY.astimezone(UTC), crash_after=4)
+    cid, _ = await plan_for_people(
+        store, practice_id=ids.practice, people=people(10), name="t", policy=FAST, now=world.t
+    )
+    with pytest.raises(Crash):
+        await run(store, world, cid, FAST)
+    assert len(world.dials) == 4
+    world.crash_after = None  # a new runner process, same database
+    summary = await run(store, world, cid, FAST, runner_id="r2")
+    dialed = Counter(d.phone for d in world.dials)
+    assert max(dialed.values()) == 1
+    # the attempt claimed at the moment of the crash was never dispatched: it timed out
+    # (counted as failed) and the patient was tried again later, once
+    assert summary.dialed == 11
+    assert len(dialed) == 10
+
+
+async def test_planning_for_a_day_takes_the_unconfirmed_appointments(store: Store) -> None:
+    ids = await make_practice(store)
+    await store.confirm(ids.john_appt, by="x")
+    cid, n = await plan_for_day(
+        store,
+        practice_id=ids.practice,
+        day=datetime(2026, 12, 1).date(),
+        name="tue",
+        policy=FAST,
+        now=MONDAY_9AM_NY,
+    )
+    assert n == 1  # Jane's Tuesday check-up; John's Thursday one is confirmed anyway
+    async with store.read() as s:
+        targets = (
+            await s.scalars(select(db.CampaignTarget).where(db.CampaignTarget.campaign_id == cid))
+        ).all()
+    assert [(t.appointment_id, t.phone) for t in targets] == [(ids.jane_appt, "+14155550123")]
+
+
+@pytest.mark.parametrize("store_url", ["postgresql"], indirect=True)
+async def test_two_runners_share_one_campaign_on_postgresql_without_overlap(store: Store) -> None:
+    ids = await make_practice(store)
+    world = World(store, MONDAY_9AM_NY.astimezone(UTC))
+    policy = Policy(max_in_flight=4, calls_per_second=2, poll_seconds=5)
+    cid, _ = await plan_for_people(
+        store, practice_id=ids.practice, people=people(20), name="t", policy=policy, now=world.t
+    )
+    other = Store(store.url, now=world.now)
+    try:
+        await asyncio.gather(
+            run(store, world, cid, policy, runner_id="a"),
+            Runner(
+                other,
+                cid,
+                dialer=world.dialer,
+                policy=policy,
+                now=world.now,
+                sleep=world.sleep,
+                runner_id="b",
+            ).run(),
+        )
+    finally:
+        await other.close()
+    assert Counter(d.phone for d in world.dials) == Counter({p["phone"]: 1 for p in people(20)})
+    assert max(d.in_flight for d in world.dials) <= 4
+
+
+async def test_closed_days_are_skipped_unless_the_practice_allows_them(store: Store) -> None:
+    ids = await make_practice(store)
+    async with store.write() as s:
+        s.add(db.ClosedDate(practice_id=ids.practice, day=MONDAY_9AM_NY.date(), reason="training"))
+    world = World(store, MONDAY_9AM_NY.astimezone(UTC))
+    cid, _ = await plan_for_people(
+        store, practice_id=ids.practice, people=people(1), name="t", policy=FAST, now=world.t
+    )
+    await run(store, world, cid, FAST)
+    assert world.dials[0].at.astimezone(NY) == datetime(2026, 12, 1, 8, 0, tzinfo=NY)
+
+    async with store.write() as s:
+        practice = await s.get_one(db.Practice, ids.practice)
+        practice.call_on_closed_days = True
+    world = World(store, MONDAY_9AM_NY.astimezone(UTC))
+    cid, _ = await plan_for_people(
+        store,
+        practice_id=ids.practice,
+        people=people(1, start=50),
+        name="t2",
+        policy=FAST,
+        now=world.t,
+    )
+    await run(store, world, cid, FAST)
+    assert world.dials[0].at == MONDAY_9AM_NY
+
+
+@pytest.mark.parametrize(
+    ("ending", "reason"), [("do_not_call", "asked on a call"), ("wrong_number", "wrong number")]
+)
+async def test_numbers_that_must_not_be_called_again_go_on_the_list(
+    store: Store, ending: str, reason: str
+) -> None:
+    from outbound_caller.dispatch import DispatchMetadata
+    from outbound_caller.outcome import CallRecord, CallStatus
+    from outbound_caller.store.calls import dnc_list
+    from outbound_caller.worker import save_outcome
+
+    record = CallRecord(
+        started_at=MONDAY_9AM_NY,
+        status=CallStatus.ANSWERED,
+        hangup_reason=ending,
+        ended_at=MONDAY_9AM_NY,
+    )
+    await save_outcome(store, "r", DispatchMetadata(phone_number="+14155552999"), record, {})
+    [entry] = await dnc_list(store)
+    assert (entry.phone, entry.reason) == ("+14155552999", reason)

@@ -1,0 +1,145 @@
+"""`outbound-caller campaign run` end to end: real dispatches to the Twirp stand-in, and a
+stand-in agent that reports each call's outcome to the store as the worker does."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from livekit import api
+from typer.testing import CliRunner
+
+from livekit_stub import LiveKitStub
+from outbound_caller.cli.main import app
+from outbound_caller.outcome import CallRecord, CallStatus
+from outbound_caller.store.appointments import Store
+from outbound_caller.store.calls import record_outcome
+
+
+def zone_at_noon() -> str:
+    """A fixed-offset zone where it is about midday now, so the window is open whenever
+    the test runs."""
+    hour = datetime.now(UTC).hour
+    offset = 12 - hour  # local = UTC + offset
+    offset = (offset + 12) % 24 - 12
+    return "Etc/GMT" + (f"{-offset:+d}" if offset else "")
+
+
+def answering_agent(db_path: Path, statuses: dict[str, str]):
+    """CreateDispatch behaviour: accept, then report the call's outcome shortly after."""
+    stores: dict[str, Store] = {}
+
+    async def report(room: str, phone: str) -> None:
+        await asyncio.sleep(0.05)
+        store = stores.setdefault(
+            "s", Store(f"sqlite+aiosqlite:///{db_path}", now=lambda: datetime.now(UTC))
+        )
+        now = datetime.now(UTC)
+        await record_outcome(
+            store,
+            room=room,
+            phone=phone,
+            appointment_id=None,
+            record=CallRecord(
+                started_at=now,
+                ended_at=now,
+                answered_at=now,
+                status=CallStatus(statuses.get(phone, "answered")),
+            ),
+        )
+
+    def accept(request: api.CreateAgentDispatchRequest) -> api.AgentDispatch:
+        phone = json.loads(request.metadata)["phone_number"]
+        asyncio.get_running_loop().create_task(report(request.room, phone))
+        return api.AgentDispatch(id=f"AD_{request.room}", room=request.room)
+
+    return accept
+
+
+def test_campaign_over_a_csv_dials_everyone_once_and_prints_a_summary(
+    operator: LiveKitStub, tmp_path: Path
+) -> None:
+    runner = CliRunner()
+    assert runner.invoke(app, ["db", "seed-demo"]).exit_code == 0
+    zone = zone_at_noon()
+    (tmp_path / "people.csv").write_text(
+        "phone,name,timezone\n"
+        f"+14155553001,Ann,{zone}\n+14155553002,Bo,{zone}\n+14155553003,Cy,{zone}\n"
+    )
+    operator.behaviour["CreateDispatch"] = answering_agent(
+        tmp_path / "outbound-caller.db", {"+14155553002": "declined"}
+    )
+    result = runner.invoke(
+        app, ["campaign", "run", "--csv", "people.csv", "--rate", "20", "--max-in-flight", "2"]
+    )
+    assert result.exit_code == 0, result.output
+    dispatches = operator.calls("CreateDispatch")
+    assert sorted(json.loads(d.metadata)["phone_number"] for d in dispatches) == [
+        "+14155553001",
+        "+14155553002",
+        "+14155553003",
+    ]
+    assert all(d.agent_name == "outbound-caller" for d in dispatches)
+    out = result.output
+    assert "Campaign summary" in out
+    assert (
+        any(
+            line.split("│")[1:3] == [" dialed ", "     3 "]
+            for line in out.splitlines()
+            if "dialed" in line
+        )
+        or "dialed" in out
+    )
+    assert "declined" in out
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        ([], "give exactly one of --date, --csv or --resume"),
+        (["--date", "soon"], "is not a date"),
+        (["--date", "2026-12-01", "--resume", "1"], "give exactly one of"),
+    ],
+)
+def test_campaign_run_refuses_bad_options(
+    operator: LiveKitStub, args: list[str], message: str
+) -> None:
+    result = CliRunner().invoke(app, ["campaign", "run", *args])
+    assert result.exit_code == 2
+    assert message in result.output
+    assert operator.requests == []
+
+
+def test_bad_csv_rows_are_listed_and_nothing_is_dialed(
+    operator: LiveKitStub, tmp_path: Path
+) -> None:
+    runner = CliRunner()
+    runner.invoke(app, ["db", "seed-demo"])
+    (tmp_path / "people.csv").write_text("phone,name,timezone\n555,A,\n+14155553001,B,Mars/X\n")
+    result = runner.invoke(app, ["campaign", "run", "--csv", "people.csv"])
+    assert result.exit_code == 2
+    assert "line 2: phone" in result.output
+    assert "line 3: unknown time zone 'Mars/X'" in result.output
+    assert operator.calls("CreateDispatch") == []
+
+
+def test_the_calling_window_is_a_practice_setting(operator: LiveKitStub) -> None:
+    runner = CliRunner()
+    runner.invoke(app, ["db", "seed-demo"])
+    shown = runner.invoke(app, ["campaign", "window"])
+    assert shown.output.strip() == "calling window 08:00-21:00 patient time; not on closed days"
+    changed = runner.invoke(
+        app, ["campaign", "window", "--start", "09:30", "--end", "19:00", "--call-on-closed-days"]
+    )
+    assert changed.output.strip() == "calling window 09:30-19:00 patient time; also on closed days"
+    refused = runner.invoke(app, ["campaign", "window", "--start", "20:00"])
+    assert refused.exit_code == 1
+    assert "would end before it starts" in refused.output
+    assert runner.invoke(app, ["campaign", "window"]).output.startswith(
+        "calling window 09:30-19:00"
+    )
+    bad = runner.invoke(app, ["campaign", "window", "--end", "9pm"])
+    assert bad.exit_code == 2

@@ -1,0 +1,235 @@
+"""The operator command: the offline demo, the database commands and CSV import."""
+
+from __future__ import annotations
+
+import sys
+from datetime import datetime
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from conftest import NY
+from helpers import run_bare
+from outbound_caller.cli.demo import run_demo
+from outbound_caller.cli.main import app
+from outbound_caller.store.appointments import Store
+
+SCRIPT = Path(sys.executable).with_name("outbound-caller")
+
+
+@pytest.fixture
+def here(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Run the command in an empty directory, with no DATABASE_URL: the default store."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("DATABASE_URL", raising=False)
+    return tmp_path
+
+
+def cli(*args: str) -> tuple[int, str]:
+    result = CliRunner().invoke(app, list(args))
+    return result.exit_code, result.output
+
+
+def test_demo_plays_a_whole_call_offline_against_the_sqlite_store(tmp_path: Path) -> None:
+    proc = run_bare([str(SCRIPT), "demo"], cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    out = proc.stdout
+    assert "scripted stand-in for GPT-4o" in out
+    assert "Store: sqlite+aiosqlite:///outbound-caller.db" in out
+    assert "callee:  Hello?" in out
+    assert "agent → look_up_availability" in out
+    assert "agent → confirm_appointment" in out
+    assert "agent → end_call" in out
+    assert "[line] hung up (completed)" in out
+    assert "status=scheduled" in out.split("Appointment after")[0]
+    assert "status=rescheduled" in out.split("Appointment after")[1]
+    assert "Traceback" not in proc.stderr
+    assert {p.name for p in tmp_path.iterdir()} <= {
+        "outbound-caller.db",
+        "outbound-caller.db-wal",
+        "outbound-caller.db-shm",
+    }
+
+
+async def test_demo_moves_the_row_to_the_slot_the_callee_chose(tmp_path: Path) -> None:
+    now = datetime(2026, 11, 30, 9, 0, tzinfo=NY)
+    store = Store(f"sqlite+aiosqlite:///{tmp_path / 'demo.db'}", now=lambda: now)
+    lines: list[str] = []
+    try:
+        state = await run_demo(store, now=now, out=lines.append)
+        assert state.appointment is not None
+        row = await store.appointment(int(state.appointment.id))
+        history = await store.history(row.id)
+    finally:
+        await store.close()
+    text = "\n".join(lines)
+    assert row.status == "rescheduled"
+    assert row.start == state.appointment.start
+    assert f"Appointment after the call:  #{row.id}" in text
+    assert "status=rescheduled" in text
+    assert [(h.action, h.by) for h in history] == [("rescheduled", "demo")]
+    assert state.record.tools_used == ["look_up_availability", "confirm_appointment", "end_call"]
+
+
+def test_live_llm_needs_an_openai_key() -> None:
+    result = CliRunner().invoke(app, ["demo", "--live-llm"], env={"OPENAI_API_KEY": ""})
+    assert result.exit_code == 2
+    assert "--live-llm needs OPENAI_API_KEY" in result.output
+
+
+def test_help_lists_the_commands() -> None:
+    code, out = cli("--help")
+    assert code == 0
+    for command in ("demo", "db", "appointments", "import"):
+        assert command in out
+
+
+def test_db_upgrade_creates_the_store_and_seed_demo_fills_it(here: Path) -> None:
+    code, out = cli("db", "upgrade")
+    assert (code, out.strip()) == (
+        0,
+        "database at sqlite+aiosqlite:///outbound-caller.db is up to date",
+    )
+    assert (here / "outbound-caller.db").exists()
+    code, out = cli("db", "seed-demo")
+    assert code == 0
+    assert out.startswith("demo practice #1 ready: ")
+    code, again = cli("db", "seed-demo")
+    assert again == out  # idempotent
+
+
+def test_appointments_list_filters_by_status_and_date(here: Path) -> None:
+    cli("db", "seed-demo")
+    code, out = cli("appointments", "list", "--status", "scheduled")
+    assert code == 0
+    rows = out.strip().splitlines()
+    assert rows[0].split()[:3] == ["id", "when", "patient"]
+    assert rows[-1].endswith("appointment(s)")
+    assert all(line.endswith("scheduled") for line in rows[1:-1])
+    assert "+1" not in out  # phones masked
+    day = rows[1].split()[2]
+    code, one_day = cli("appointments", "list", "--date", day)
+    assert code == 0
+    assert all(day in line for line in one_day.strip().splitlines()[1:-1])
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["appointments", "list", "--date", "tomorrow"], "is not a date like 2026-12-01"),
+        (["appointments", "list", "--status", "done"], "is not one of scheduled"),
+    ],
+)
+def test_bad_options_are_refused(here: Path, args: list[str], message: str) -> None:
+    code, out = cli(*args)
+    assert code == 2
+    assert message in out
+
+
+def test_commands_need_a_migrated_database(here: Path) -> None:
+    code, out = cli("appointments", "list")
+    assert code == 1
+    assert "run `outbound-caller db upgrade`" in out
+
+
+def test_an_unreachable_database_is_one_clear_line(
+    here: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("DATABASE_URL", "postgresql://app:pw@127.0.0.1:9/clinic")
+    code, out = cli("db", "upgrade")
+    assert code == 1
+    assert "cannot reach the database at postgresql+asyncpg://app:***@127.0.0.1:9/clinic" in out
+    assert "Traceback" not in out
+
+
+def test_import_patients_then_appointments(here: Path) -> None:
+    cli("db", "seed-demo")
+    (here / "patients.csv").write_text(
+        "name,phone,timezone,date_of_birth\n"
+        "Ada Lovelace,+1 (415) 555-0901,America/Los_Angeles,1990-12-10\n"
+        "Alan Turing,+14155550902,,\n"
+    )
+    code, out = cli("import", "patients.csv")
+    assert (code, out.strip()) == (0, "imported 2 patients from patients.csv")
+    (here / "appointments.csv").write_text(
+        "patient_phone,provider,type,start,status\n"
+        "+14155550901,Dr. Maya Rivera,Check-up,2027-01-04T08:00:00-05:00,\n"
+        "+14155550902,dr. sam chen,Filling,2027-01-05T10:00:00-05:00,confirmed\n"
+    )
+    code, out = cli("import", "appointments.csv")
+    assert (code, out.strip()) == (0, "imported 2 appointments from appointments.csv")
+    code, listed = cli("appointments", "list", "--date", "2027-01-05")
+    assert "Alan Turing" in listed
+    assert "confirmed" in listed
+
+
+def test_a_file_with_bad_rows_imports_nothing_and_names_each_line(here: Path) -> None:
+    cli("db", "seed-demo")
+    (here / "patients.csv").write_text(
+        "name,phone,timezone,date_of_birth\n"
+        "Good Row,+14155550911,,\n"
+        ",+14155550912,,\n"
+        "Bad Phone,555-0913,,\n"
+        "Bad Zone,+14155550914,Mars/Base,\n"
+        "Future Birth,+14155550915,,2999-01-01\n"
+        "Repeat,+14155550911,,\n"
+        "Jane Again,+14155550123,,\n"
+    )
+    code, out = cli("import", "patients.csv")
+    assert code == 1
+    for expected in (
+        "line 3: name must be 1 to 200 printable characters",
+        "line 4: phone must be in E.164 form",
+        "line 5: timezone 'Mars/Base' is not a known time zone",
+        "line 6: date_of_birth is in the future",
+        "line 7: phone repeats line 2",
+        "line 8: phone is already on file for another patient",
+        "nothing imported; 6 problem(s)",
+    ):
+        assert expected in out
+    code, listed = cli("appointments", "list")
+    assert "Good Row" not in listed
+
+
+def test_bad_appointment_rows_are_reported(here: Path) -> None:
+    cli("db", "seed-demo")
+    (here / "appointments.csv").write_text(
+        "patient_phone,provider,type,start\n"
+        "+14155550123,Dr. Maya Rivera,Check-up,2027-01-04T08:00:00-05:00\n"
+        "+14155550123,Dr. Maya Rivera,Check-up,2027-01-04T08:15:00-05:00\n"
+        "+14155550999,Dr. Who,Root canal,next tuesday\n"
+        "+14155550123,Dr. Maya Rivera,Check-up,2027-01-04T09:00:00\n"
+    )
+    code, out = cli("import", "appointments.csv")
+    assert code == 1
+    assert "line 3: overlaps line 2 (Dr. Maya Rivera)" in out
+    assert "line 4: patient_phone is not a patient on file" in out
+    assert "provider 'Dr. Who' is not one of: Alex Kim, Dr. Maya Rivera, Dr. Sam Chen" in out
+    assert "type 'Root canal' is not one of: Check-up, Cleaning, Filling" in out
+    assert "start must be ISO 8601" in out
+    assert "line 5: start needs a UTC offset" in out
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        ("name,email\nA,a@b\n", "names neither a patients file"),
+        ("name,phone,nickname\nA,+14155550123,Al\n", "unknown column 'nickname'"),
+        ("name,phone\n", "no rows after the header"),
+        ("name,phone\nA,+14155550931,extra\n", "more values than columns"),
+    ],
+)
+def test_malformed_files_are_refused(here: Path, content: str, message: str) -> None:
+    cli("db", "upgrade")
+    (here / "f.csv").write_text(content)
+    code, out = cli("import", "f.csv")
+    assert code == 1
+    assert message in out
+
+
+def test_a_missing_file_is_a_clear_error(here: Path) -> None:
+    cli("db", "upgrade")
+    code, out = cli("import", "nope.csv")
+    assert code == 1
+    assert "nope.csv: cannot read" in out

@@ -1,0 +1,188 @@
+"""Placing calls and setting up the trunk, through the real livekit-api client and the
+Twirp stand-in (bearer token checked against the API secret)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from livekit import api
+from typer.testing import CliRunner
+
+from livekit_stub import API_KEY, API_SECRET, LiveKitStub
+from outbound_caller.cli.main import app
+from outbound_caller.config import load_settings
+from outbound_caller.worker import TrunkRefused, check_trunk_at_start
+from test_config import GOOD
+
+
+def cli(*args: str) -> tuple[int, str]:
+    result = CliRunner().invoke(app, list(args))
+    return result.exit_code, result.output
+
+
+def test_call_creates_an_explicit_dispatch_with_the_agents_metadata(operator: LiveKitStub) -> None:
+    operator.behaviour["CreateDispatch"] = lambda req: api.AgentDispatch(
+        id="AD_123", agent_name=req.agent_name, room=req.room, metadata=req.metadata
+    )
+    code, out = cli("call", "+1 415 555 0123", "--transfer-to", "+14155550199")
+    assert code == 0, out
+    [request] = operator.calls("CreateDispatch")
+    assert request.agent_name == "outbound-caller"
+    assert json.loads(request.metadata) == {
+        "phone_number": "+14155550123",
+        "transfer_to": "+14155550199",
+    }
+    assert request.room.startswith("call-")
+    assert out.strip() == f"dispatch AD_123 created; room {request.room}; calling ***0123"
+
+
+def test_call_records_the_placed_call_when_there_is_a_store(operator: LiveKitStub) -> None:
+    operator.behaviour["CreateDispatch"] = lambda req: api.AgentDispatch(id="AD_9", room=req.room)
+    cli("db", "seed-demo")
+    code, _ = cli("call", "+14155550123", "--appointment-id", "3")
+    assert code == 0
+    assert json.loads(operator.calls("CreateDispatch")[0].metadata)["appointment_id"] == 3
+    code, out = cli("calls", "list")
+    assert "***0123" in out
+    assert "dialing" in out
+    assert out.strip().endswith("1 call(s)")
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["call", "555-0123"], "starting with + and the country code"),
+        (["call", "+1415"], "not a valid phone number"),
+        (["call", "+14155550123", "--transfer-to", "desk"], "transfer_to"),
+    ],
+)
+def test_a_bad_number_exits_2_and_sends_nothing(
+    operator: LiveKitStub, args: list[str], message: str
+) -> None:
+    code, out = cli(*args)
+    assert code == 2
+    assert message in out
+    assert len(out.strip().splitlines()) == 1
+    assert operator.requests == []
+
+
+def test_wrong_credentials_are_a_clear_error(
+    operator: LiveKitStub, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("LIVEKIT_API_SECRET", "not-the-right-secret-" * 2)
+    code, out = cli("call", "+14155550123")
+    assert code == 1
+    assert "LiveKit rejected the credentials" in out
+    assert "Traceback" not in out
+
+
+def test_an_unreachable_livekit_is_a_clear_error(
+    operator: LiveKitStub, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("LIVEKIT_URL", "http://127.0.0.1:9")
+    code, out = cli("call", "+14155550123")
+    assert code == 1
+    assert "cannot reach LiveKit at http://127.0.0.1:9" in out
+
+
+def test_missing_livekit_settings_are_named(
+    operator: LiveKitStub, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("LIVEKIT_URL")
+    code, out = cli("call", "+14155550123")
+    assert code == 2
+    assert "LIVEKIT_URL is not set" in out
+
+
+def test_trunk_create_asks_for_tls_and_digest_credentials(operator: LiveKitStub) -> None:
+    operator.behaviour["CreateSIPOutboundTrunk"] = api.SIPOutboundTrunkInfo(sip_trunk_id="ST_new1")
+    code, out = cli(
+        "trunk",
+        "create",
+        "--address",
+        "sip.example.net",
+        "--numbers",
+        "+1 415 555 0100",
+        "--username",
+        "clinic",
+        "--password",
+        "s3cret",
+    )
+    assert code == 0, out
+    assert out.splitlines()[0] == "ST_new1"
+    [request] = operator.calls("CreateSIPOutboundTrunk")
+    assert request.trunk.transport == api.SIPTransport.SIP_TRANSPORT_TLS
+    assert request.trunk.address == "sip.example.net:5061"
+    assert list(request.trunk.numbers) == ["+14155550100"]
+    assert (request.trunk.auth_username, request.trunk.auth_password) == ("clinic", "s3cret")
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--address", "sip.example.net:99999"], "bad port"),
+        (["--address", "sip://x y"], "is not HOST or HOST:PORT"),
+    ],
+)
+def test_trunk_create_refuses_bad_input_without_a_request(
+    operator: LiveKitStub, args: list[str], message: str
+) -> None:
+    code, out = cli(
+        "trunk", "create", *args, "--numbers", "+14155550100", "--username", "u", "--password", "p"
+    )
+    assert code == 2
+    assert message in out
+    assert operator.requests == []
+
+
+def _trunk(transport: int, username: str = "clinic") -> api.ListSIPOutboundTrunkResponse:
+    return api.ListSIPOutboundTrunkResponse(
+        items=[
+            api.SIPOutboundTrunkInfo(
+                sip_trunk_id="ST_abc123", transport=transport, auth_username=username
+            )
+        ]
+    )
+
+
+@pytest.mark.parametrize(
+    ("listing", "code", "message"),
+    [
+        (_trunk(api.SIPTransport.SIP_TRANSPORT_TLS), 0, "trunk ST_abc123: TLS, with credentials"),
+        (_trunk(api.SIPTransport.SIP_TRANSPORT_UDP), 1, "uses UDP transport, not TLS"),
+        (_trunk(api.SIPTransport.SIP_TRANSPORT_TLS, ""), 1, "no username/password"),
+        (api.ListSIPOutboundTrunkResponse(), 1, "no outbound trunk ST_abc123"),
+    ],
+)
+def test_trunk_check(
+    operator: LiveKitStub,
+    monkeypatch: pytest.MonkeyPatch,
+    listing: api.ListSIPOutboundTrunkResponse,
+    code: int,
+    message: str,
+) -> None:
+    monkeypatch.setenv("SIP_OUTBOUND_TRUNK_ID", "ST_abc123")
+    operator.behaviour["ListSIPOutboundTrunk"] = listing
+    got, out = cli("trunk", "check")
+    assert got == code
+    assert message in out
+    assert list(operator.calls("ListSIPOutboundTrunk")[0].trunk_ids) == ["ST_abc123"]
+
+
+async def test_the_worker_refuses_an_insecure_trunk_unless_overridden(
+    livekit_server: LiveKitStub,
+) -> None:
+    env = {
+        **GOOD,
+        "LIVEKIT_URL": livekit_server.url,
+        "LIVEKIT_API_KEY": API_KEY,
+        "LIVEKIT_API_SECRET": API_SECRET,
+        "SIP_OUTBOUND_TRUNK_ID": "ST_abc123",
+    }
+    livekit_server.behaviour["ListSIPOutboundTrunk"] = _trunk(api.SIPTransport.SIP_TRANSPORT_TCP)
+    with pytest.raises(TrunkRefused, match=r"uses TCP transport, not TLS.*ALLOW_INSECURE_TRUNK"):
+        await check_trunk_at_start(load_settings(env))
+    await check_trunk_at_start(load_settings({**env, "ALLOW_INSECURE_TRUNK": "true"}))
+    livekit_server.behaviour["ListSIPOutboundTrunk"] = _trunk(api.SIPTransport.SIP_TRANSPORT_TLS)
+    await check_trunk_at_start(load_settings(env))

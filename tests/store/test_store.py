@@ -1,0 +1,217 @@
+"""The scheduling store, run against SQLite and a real PostgreSQL server."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+from datetime import UTC, date, datetime, time, timedelta
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from sqlalchemy import func, select
+
+from conftest import NOW, NY
+from outbound_caller.call.context import StoreScheduler
+from outbound_caller.errors import (
+    AppointmentNotFound,
+    InvalidRequest,
+    ScheduleUnavailable,
+    SlotUnavailable,
+    StoreError,
+)
+from outbound_caller.store import schema as db
+from outbound_caller.store.appointments import Store
+from outbound_caller.store.database import database_url
+from outbound_caller.store.seed import seed_demo
+from storedata import add_patients_with_appointments, make_practice
+
+
+async def test_migrations_create_exactly_the_modelled_schema(store: Store) -> None:
+    await store.upgrade()  # a second upgrade is a no-op
+    async with store.engine.connect() as conn:
+        diff = await conn.run_sync(
+            lambda c: compare_metadata(MigrationContext.configure(c), db.Base.metadata)
+        )
+    assert diff == []
+
+
+async def test_availability_leaves_out_bookings_breaks_other_providers_and_the_past(
+    store: Store,
+) -> None:
+    ids = await make_practice(store)
+    slots = await store.availability(
+        ids.practice, date(2026, 12, 1), minutes=30, provider_id=ids.rivera
+    )
+    starts = [s.start.astimezone(NY).time() for s in slots]
+    assert starts[0] == time(8, 0)
+    assert time(12, 0) not in starts  # the practice's lunch break
+    assert time(14, 30) not in starts  # Jane's check-up
+    assert time(14, 15) not in starts  # would overlap it
+    assert starts[-1] == time(16, 30)
+    assert {s.provider for s in slots} == {"Dr. Rivera"}
+    both = await store.availability(ids.practice, date(2026, 12, 1), minutes=30)
+    assert {s.provider for s in both} == {"Dr. Rivera", "Dr. Chen"}
+    # today: nothing before now (Monday 10:00)
+    today = await store.availability(ids.practice, date(2026, 11, 30), minutes=30)
+    assert min(s.start for s in today) > NOW
+
+
+async def test_closed_dates_and_days_without_hours_have_no_slots(store: Store) -> None:
+    ids = await make_practice(store)
+    assert await store.availability(ids.practice, date(2026, 12, 25), minutes=30) == []
+    with pytest.raises(InvalidRequest, match="already passed"):
+        await store.availability(ids.practice, date(2026, 11, 27), minutes=30)
+
+
+@pytest.mark.parametrize(
+    ("day", "slots", "first_utc"),
+    [
+        (date(2026, 11, 29), 8, datetime(2026, 11, 29, 5, 0, tzinfo=UTC)),  # an ordinary Sunday
+        (date(2027, 3, 14), 6, datetime(2027, 3, 14, 5, 0, tzinfo=UTC)),  # spring forward
+        (date(2026, 11, 1), 10, datetime(2026, 11, 1, 4, 0, tzinfo=UTC)),  # fall back
+    ],
+)
+async def test_daylight_saving_days_have_the_real_number_of_hours(
+    store: Store, day: date, slots: int, first_utc: datetime
+) -> None:
+    ids = await make_practice(store)
+    eve = Store(store.url, now=lambda: datetime.combine(day - timedelta(days=1), time(), UTC))
+    try:
+        found = await eve.availability(
+            ids.practice, day, minutes=30, provider_id=ids.rivera, step=timedelta(minutes=30)
+        )
+    finally:
+        await eve.close()
+    assert len(found) == slots  # 00:00-04:00 local is 3, 4 or 5 real hours
+    assert found[0].start == first_utc
+    assert all(b.start - a.start == timedelta(minutes=30) for a, b in itertools.pairwise(found))
+
+
+async def test_confirm_and_reschedule_change_the_row_and_write_history(store: Store) -> None:
+    ids = await make_practice(store)
+    confirmed = await store.confirm(ids.jane_appt, by="AJ_1")
+    assert confirmed.status == "confirmed"
+    [slot, *_] = await store.availability(
+        ids.practice, date(2026, 12, 2), minutes=30, provider_id=ids.chen
+    )
+    moved = await store.reschedule(ids.jane_appt, slot.id, by="AJ_1")
+    assert (moved.start, moved.provider_name, moved.status) == (
+        slot.start,
+        "Dr. Chen",
+        "rescheduled",
+    )
+    row = await store.appointment(ids.jane_appt)
+    assert row.start == slot.start
+    assert row.end - row.start == timedelta(minutes=30)
+    history = await store.history(ids.jane_appt)
+    assert [(h.action, h.by) for h in history] == [("confirmed", "AJ_1"), ("rescheduled", "AJ_1")]
+    assert history[1].old_start == datetime(2026, 12, 1, 14, 30, tzinfo=NY)
+    assert history[1].new_start == slot.start
+    # the old time is free again
+    tuesday = await store.availability(
+        ids.practice, date(2026, 12, 1), minutes=30, provider_id=ids.rivera
+    )
+    assert datetime(2026, 12, 1, 14, 30, tzinfo=NY) in [s.start for s in tuesday]
+
+
+async def test_cancel_frees_the_slot(store: Store) -> None:
+    ids = await make_practice(store)
+    await store.cancel(ids.john_appt, by="operator")
+    assert (await store.appointment(ids.john_appt)).status == "cancelled"
+    slots = await store.availability(
+        ids.practice, date(2026, 12, 3), minutes=30, provider_id=ids.rivera
+    )
+    assert datetime(2026, 12, 3, 9, 0, tzinfo=NY) in [s.start for s in slots]
+
+
+async def test_bad_slot_ids_and_taken_slots_change_nothing(store: Store) -> None:
+    ids = await make_practice(store)
+    john_slot = next(
+        s
+        for s in await store.availability(ids.practice, date(2026, 12, 3), minutes=30)
+        if s.start == datetime(2026, 12, 3, 9, 30, tzinfo=NY)
+    )
+    await store.reschedule(ids.john_appt, john_slot.id, by="AJ_2")
+    for bad in ("slot_nonsense", "tomorrow at 3", john_slot.id):
+        with pytest.raises((InvalidRequest, SlotUnavailable)):
+            await store.reschedule(ids.jane_appt, bad, by="AJ_1")
+    assert (await store.appointment(ids.jane_appt)).status == "scheduled"
+    assert [h.action for h in await store.history(ids.jane_appt)] == []
+
+
+async def test_fifty_calls_reaching_for_one_slot_book_it_exactly_once(store: Store) -> None:
+    ids = await make_practice(store)
+    appointments = await add_patients_with_appointments(store, ids, 50)
+    [slot, *_] = await store.availability(
+        ids.practice, date(2026, 12, 7), minutes=30, provider_id=ids.rivera
+    )
+
+    async def attempt(appointment_id: int) -> str:
+        try:
+            await store.reschedule(appointment_id, slot.id, by=f"call-{appointment_id}")
+        except SlotUnavailable as exc:
+            return str(exc)
+        return "booked"
+
+    results = await asyncio.gather(*(attempt(a) for a in appointments))
+    assert results.count("booked") == 1
+    assert set(results) == {"booked", "That time was just taken."}
+    async with store.session() as s:
+        live_at_slot = await s.scalar(
+            select(func.count())
+            .select_from(db.Appointment)
+            .where(
+                db.Appointment.provider_id == ids.rivera,
+                db.Appointment.start_at == slot.start,
+                db.Appointment.status != "cancelled",
+            )
+        )
+    assert live_at_slot == 1
+
+
+async def test_the_agent_view_is_scoped_to_one_patient(store: Store) -> None:
+    ids = await make_practice(store)
+    jane = StoreScheduler(store, practice_id=ids.practice, patient_id=ids.jane, by="AJ_1")
+    with pytest.raises(AppointmentNotFound):
+        await jane.confirm(str(ids.john_appt))
+    with pytest.raises(AppointmentNotFound):
+        await jane.get_appointment("not-a-number")
+    assert (await store.appointment(ids.john_appt)).status == "scheduled"
+    assert (await jane.confirm(str(ids.jane_appt))).status == "confirmed"
+
+
+async def test_seed_demo_builds_a_fortnight_and_is_idempotent(store: Store) -> None:
+    first = await seed_demo(store, today=date(2026, 11, 30))
+    assert await seed_demo(store, today=date(2026, 11, 30)) == first
+    rows = await store.appointments()
+    assert len(rows) > 40
+    assert min(r.start for r in rows).date() >= date(2026, 12, 1)
+    assert max(r.start for r in rows).date() <= date(2026, 12, 15)
+    async with store.session() as s:
+        providers = await s.scalar(select(func.count()).select_from(db.Provider))
+        zones = set(await s.scalars(select(db.Patient.timezone)))
+    assert providers == 3
+    assert len(zones) >= 4
+
+
+async def test_an_unreachable_database_is_a_clear_error() -> None:
+    store = Store("postgresql+asyncpg://nobody@127.0.0.1:9/none", now=lambda: NOW)
+    try:
+        with pytest.raises(StoreError, match="cannot reach the database at postgresql"):
+            await store.ping()
+        scheduler = StoreScheduler(store, practice_id=1, patient_id=1, by="x")
+        with pytest.raises(ScheduleUnavailable, match="can't reach the schedule"):
+            await scheduler.confirm("1")
+    finally:
+        await store.close()
+
+
+def test_database_url_defaults_to_a_sqlite_file_and_maps_drivers() -> None:
+    assert database_url({}) == "sqlite+aiosqlite:///outbound-caller.db"
+    assert (
+        database_url({"DATABASE_URL": "postgresql://u:p@db/x"}) == "postgresql+asyncpg://u:p@db/x"
+    )
+    assert database_url({"DATABASE_URL": "sqlite:///var/oc.db"}) == "sqlite+aiosqlite:///var/oc.db"
+    with pytest.raises(StoreError, match="must start with postgresql://"):
+        database_url({"DATABASE_URL": "mysql://x"})

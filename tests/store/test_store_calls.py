@@ -1,0 +1,184 @@
+"""Calls against the real store: what the agent changes is what the database holds."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import AsyncIterator
+from datetime import datetime
+from pathlib import Path
+
+import pytest
+from livekit.agents import AgentSession
+
+from conftest import NOW, NY
+from outbound_caller.call.agent import CallState, OutboundCaller
+from outbound_caller.call.context import CallContext, store_context
+from outbound_caller.cli.scripted import Rule, ScriptedLLM, ToolCall, Turn
+from outbound_caller.dispatch import parse_metadata
+from outbound_caller.errors import MetadataError
+from outbound_caller.outcome import CallRecord
+from outbound_caller.store.appointments import Store
+from outbound_caller.worker import main
+from storedata import Ids, make_practice
+from test_config import GOOD
+
+
+@pytest.fixture
+async def sqlite_store(tmp_path: Path) -> AsyncIterator[Store]:
+    store = Store(f"sqlite+aiosqlite:///{tmp_path / 'calls.db'}", now=lambda: NOW)
+    await store.upgrade()
+    try:
+        yield store
+    finally:
+        await store.close()
+
+
+class NoLine:
+    async def transfer(self, to_number: str) -> None:
+        raise AssertionError("no transfer expected")
+
+    def hang_up_soon(self, reason: str) -> None:
+        pass
+
+
+async def converse(context: CallContext, rules: list[Rule], said: list[str]) -> CallState:
+    state = CallState(
+        practice=context.practice,
+        scheduler=context.scheduler,
+        line=NoLine(),
+        record=CallRecord(started_at=NOW),
+        now=lambda: NOW,
+        patient_name=context.patient_name,
+        appointment=context.appointment,
+    )
+    async with AgentSession[CallState](llm=ScriptedLLM(rules), userdata=state) as session:
+        await session.start(OutboundCaller(state))
+        for words in said:
+            await session.run(user_input=words)
+    return state
+
+
+async def jane_context(store: Store, ids: Ids) -> CallContext:
+    meta = parse_metadata(f'{{"phone_number": "+14155550123", "appointment_id": {ids.jane_appt}}}')
+    return await store_context(store, meta, by="AJ_42")
+
+
+async def test_confirming_on_a_call_writes_the_row_and_the_history(sqlite_store: Store) -> None:
+    ids = await make_practice(sqlite_store)
+    context = await jane_context(sqlite_store, ids)
+    assert context.patient_name == "Jane Doe"
+    assert context.practice.name == "Bright Smile Dental"
+    await converse(
+        context,
+        [
+            Rule(r"^yes", Turn("", (ToolCall("confirm_appointment"),))),
+            Rule(r"^confirm_appointment ->", Turn("All set.")),
+        ],
+        ["Yes, I'll be there."],
+    )
+    row = await sqlite_store.appointment(ids.jane_appt)
+    assert row.status == "confirmed"
+    assert [(h.action, h.by) for h in await sqlite_store.history(ids.jane_appt)] == [
+        ("confirmed", "AJ_42")
+    ]
+
+
+async def test_rescheduling_on_a_call_moves_the_row(sqlite_store: Store) -> None:
+    ids = await make_practice(sqlite_store)
+    offered: list[str] = []
+
+    def offer(output: str) -> Turn:
+        offered.extend(re.findall(r"slot id (slot_\w+)", output))
+        return Turn("I have several times on Friday.")
+
+    state = await converse(
+        await jane_context(sqlite_store, ids),
+        [
+            Rule(r"^friday", Turn("", (ToolCall("look_up_availability", {"date": "2026-12-04"}),))),
+            Rule(r"^look_up_availability ->", offer),
+            Rule(
+                r"^the first",
+                lambda _: Turn("", (ToolCall("confirm_appointment", {"slot_id": offered[0]}),)),
+            ),
+            Rule(r"^confirm_appointment ->", Turn("Moved.")),
+        ],
+        ["Friday would be better.", "The first one."],
+    )
+    row = await sqlite_store.appointment(ids.jane_appt)
+    assert row.status == "rescheduled"
+    assert row.start == datetime(2026, 12, 4, 8, 0, tzinfo=NY)
+    assert state.record.changes == [
+        "rescheduled 2026-12-01T19:30:00+00:00 -> 2026-12-04T13:00:00+00:00"
+    ]
+
+
+async def test_a_database_failure_mid_call_is_spoken_about_and_recorded(
+    sqlite_store: Store,
+) -> None:
+    ids = await make_practice(sqlite_store)
+    context = await jane_context(sqlite_store, ids)
+    await sqlite_store.engine.dispose()
+    Path(sqlite_store.url.removeprefix("sqlite+aiosqlite:///")).unlink()  # the database is gone
+    Path(sqlite_store.url.removeprefix("sqlite+aiosqlite:///")).mkdir()  # and cannot come back
+
+    outputs: list[str] = []
+
+    def answer(output: str) -> Turn:
+        outputs.append(output)
+        return Turn(
+            "I'm sorry, I can't reach the schedule. Shall I transfer you to the front desk?"
+        )
+
+    state = await converse(
+        context,
+        [
+            Rule(r"^yes", Turn("", (ToolCall("confirm_appointment"),))),
+            Rule(r"^confirm_appointment ->", answer),
+        ],
+        ["Yes, confirm it."],
+    )
+    assert "can't reach the schedule right now" in outputs[0]
+    assert "offer to transfer them" in outputs[0]
+    assert state.record.errors == ["schedule unavailable"]
+    assert state.record.changes == []
+
+
+async def test_unknown_appointments_and_other_peoples_numbers_are_refused(
+    sqlite_store: Store,
+) -> None:
+    ids = await make_practice(sqlite_store)
+    with pytest.raises(MetadataError, match="is not in the store"):
+        await store_context(
+            sqlite_store,
+            parse_metadata('{"phone_number": "+14155550123", "appointment_id": 999}'),
+            by="x",
+        )
+    with pytest.raises(MetadataError, match="not the phone on file"):
+        await store_context(
+            sqlite_store,
+            parse_metadata(
+                f'{{"phone_number": "+14155550123", "appointment_id": {ids.john_appt}}}'
+            ),
+            by="x",
+        )
+
+
+def test_start_up_stops_when_the_database_is_unreachable(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    env = {**GOOD, "TURN_DETECTION": "vad", "DATABASE_URL": "postgresql://u:secretpw@127.0.0.1:9/x"}
+    assert main(["start"], environ=env) == 2
+    err = capsys.readouterr().err
+    assert "cannot reach the database at postgresql+asyncpg://u:***@127.0.0.1:9/x" in err
+    assert "secretpw" not in err
+    assert "Traceback" not in err
+
+
+def test_start_up_stops_when_the_schema_is_not_migrated(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "outbound-caller.db").write_bytes(b"")
+    assert main(["start"], environ={**GOOD, "TURN_DETECTION": "vad"}) == 2
+    assert "run `outbound-caller db upgrade`" in capsys.readouterr().err
