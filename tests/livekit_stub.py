@@ -58,17 +58,63 @@ class Fail:
     meta: dict[str, str] = field(default_factory=dict)
 
 
+# How livekit-server reports a SIP final response: the Twirp code comes from
+# livekit/protocol's sipCodeToGRPCCode (livekit/sip.go; the codes the project meets), the
+# HTTP status from the Twirp spec. Checked against the real server and SIP service in
+# tests/e2e (486 and 480 are resource_exhausted, 603 and 403 permission_denied).
+TWIRP_FOR_SIP = {
+    400: "invalid_argument",
+    401: "permission_denied",
+    403: "permission_denied",
+    404: "not_found",
+    407: "unauthenticated",
+    408: "deadline_exceeded",
+    480: "resource_exhausted",
+    486: "resource_exhausted",
+    487: "aborted",
+    500: "failed_precondition",
+    503: "failed_precondition",
+    504: "deadline_exceeded",
+    600: "resource_exhausted",
+    603: "permission_denied",
+    604: "not_found",
+    607: "permission_denied",
+    608: "permission_denied",
+}
+HTTP_FOR_TWIRP = {
+    "canceled": 408,
+    "invalid_argument": 400,
+    "deadline_exceeded": 408,
+    "not_found": 404,
+    "permission_denied": 403,
+    "unauthenticated": 401,
+    "resource_exhausted": 429,
+    "failed_precondition": 412,
+    "aborted": 409,
+}
+
+
+def _twirp_for_sip(sip_code: int) -> str:
+    if sip_code in TWIRP_FOR_SIP:
+        return TWIRP_FOR_SIP[sip_code]
+    return "failed_precondition" if 500 <= sip_code < 600 else "invalid_argument"
+
+
 def sip_failure(sip_code: int, sip_status: str) -> Fail:
     """A failed dial as LiveKit reports it: the SIP response in the error metadata."""
-    twirp = {486: "resource_exhausted", 603: "permission_denied", 408: "deadline_exceeded"}
-    http = {"resource_exhausted": 429, "permission_denied": 403, "deadline_exceeded": 504}
-    code = twirp.get(sip_code, "unavailable")
+    code = _twirp_for_sip(sip_code)
     return Fail(
         code=code,
-        msg=f"INVITE failed: sip status: {sip_code}: {sip_status}",
-        http_status=http.get(code, 503),
+        msg=f"twirp error unknown: INVITE failed: sip status: {sip_code}: {sip_status}",
+        http_status=HTTP_FOR_TWIRP[code],
         meta={"sip_status_code": str(sip_code), "sip_status": sip_status},
     )
+
+
+def ringing_timeout() -> Fail:
+    """Nobody answered within ``ringing_timeout``: livekit-sip cancels the INVITE and the
+    server answers ``canceled`` with no SIP metadata at all."""
+    return Fail(code="canceled", msg="twirp error unknown: sip request timed out", http_status=408)
 
 
 @dataclass

@@ -158,3 +158,13 @@ def test_env_example_lists_every_setting_and_its_defaults_are_valid() -> None:
     settings = load_settings(filled)
     assert settings.voicemail_policy == "hangup"
     assert settings.transcript_dir is None
+
+
+def test_provider_urls_default_to_the_public_services_and_must_be_http_urls() -> None:
+    s = load_settings(GOOD)
+    assert (s.openai_base_url, s.deepgram_base_url, s.cartesia_base_url) == (None, None, None)
+    with pytest.raises(ConfigError) as err:
+        load_settings({**GOOD, "OPENAI_BASE_URL": "api.openai.com/v1", "CARTESIA_BASE_URL": "x"})
+    text = str(err.value)
+    assert "OPENAI_BASE_URL='api.openai.com/v1': is not an http:// or https:// URL" in text
+    assert "CARTESIA_BASE_URL='x': is not an http:// or https:// URL" in text

@@ -48,12 +48,22 @@ HINTS: dict[str, str] = {
     "TRANSCRIPT_RETENTION_DAYS": "days to keep transcripts, 1 to 3650",
     "VERIFY_DATE_OF_BIRTH": "true to have the agent check the patient's date of birth first",
     "SILENCE_TIMEOUT": "seconds of silence before the agent checks in (then ends), 3 to 60",
+    "OPENAI_BASE_URL": "an OpenAI-compatible API root, e.g. https://api.openai.com/v1",
+    "DEEPGRAM_BASE_URL": "Deepgram's listen endpoint, e.g. https://api.deepgram.com/v1/listen",
+    "CARTESIA_BASE_URL": "Cartesia's API root, e.g. https://api.cartesia.ai (unset: Cartesia)",
 }
 
 SECRETS = {"LIVEKIT_API_SECRET", "OPENAI_API_KEY", "DEEPGRAM_API_KEY", "CARTESIA_API_KEY"}
 TELEPHONY = {"SIP_OUTBOUND_TRUNK_ID"}
 
 NonEmpty = Annotated[str, Field(min_length=1, max_length=200)]
+
+
+def check_http_url(value: str) -> str:
+    parsed = urlparse(value)
+    if parsed.scheme not in ("http", "https") or not parsed.netloc:
+        raise ValueError("is not an http:// or https:// URL")
+    return value.rstrip("/")
 
 
 def check_livekit_url(value: str) -> str:
@@ -100,6 +110,15 @@ class Settings(BaseModel):
     )
     verify_date_of_birth: bool = Field(alias="VERIFY_DATE_OF_BIRTH", default=False)
     silence_timeout: float = Field(alias="SILENCE_TIMEOUT", default=10.0, ge=3.0, le=60.0)
+    # the providers' endpoints; unset means each plugin's own default (the public service)
+    openai_base_url: str | None = Field(alias="OPENAI_BASE_URL", default=None)
+    deepgram_base_url: str | None = Field(alias="DEEPGRAM_BASE_URL", default=None)
+    cartesia_base_url: str | None = Field(alias="CARTESIA_BASE_URL", default=None)
+
+    @field_validator("openai_base_url", "deepgram_base_url", "cartesia_base_url")
+    @classmethod
+    def _provider_url(cls, value: str | None) -> str | None:
+        return None if value is None else check_http_url(value)
 
     @field_validator("livekit_url")
     @classmethod

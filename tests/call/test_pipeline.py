@@ -104,3 +104,23 @@ async def test_recording_is_off_whatever_the_project_default(start_call: StartCa
         assert not any(session.options.recording_options.values())
     finally:
         await session.aclose()
+
+
+async def test_provider_urls_reach_the_plugins(vad: silero.VAD) -> None:
+    settings = load_settings(
+        {
+            **GOOD,
+            "TURN_DETECTION": "vad",
+            "OPENAI_BASE_URL": "https://llm.clinic.example/v1/",
+            "DEEPGRAM_BASE_URL": "https://stt.clinic.example/v1/listen",
+            "CARTESIA_BASE_URL": "https://tts.clinic.example",
+        }
+    )
+    session = build_session(settings, vad_model=vad)
+    assert isinstance(session.stt, deepgram.STT)
+    assert session.stt._opts.endpoint_url == "https://stt.clinic.example/v1/listen"
+    assert isinstance(session.tts, cartesia.TTS)
+    assert session.tts._opts.get_ws_url("/tts") == "wss://tts.clinic.example/tts"
+    llm = build_llm(settings)
+    assert isinstance(llm, openai.LLM)
+    assert str(llm._client.base_url) == "https://llm.clinic.example/v1/"

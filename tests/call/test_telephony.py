@@ -10,7 +10,7 @@ from livekit.agents import AgentSession
 
 from conftest import NOW, PATIENT_PHONE, ROOM, TRUNK, StartCall
 from helpers import eventually
-from livekit_stub import API_KEY, Fail, Hang, LiveKitStub, sip_failure
+from livekit_stub import API_KEY, Fail, Hang, LiveKitStub, ringing_timeout, sip_failure
 from outbound_caller.call.line import Call
 from outbound_caller.call.telephony import Telephony
 from outbound_caller.cli.scripted import Rule, Turn
@@ -75,6 +75,35 @@ async def test_each_sip_failure_ends_the_job_cleanly(
     assert [r.room for r in livekit_server.calls("DeleteRoom")] == [ROOM]
     await eventually(lambda: bool(closed))  # the session closed: the job can end
     assert live.llm.inputs == []  # the agent never spoke
+
+
+async def test_a_ringing_timeout_is_no_answer_not_a_failure(
+    start_call: StartCall, livekit_server: LiveKitStub
+) -> None:
+    livekit_server.behaviour["CreateSIPParticipant"] = ringing_timeout()
+    live = await start_call([])
+
+    result = await live.call.place(PATIENT_PHONE)
+
+    assert result.status is CallStatus.NO_ANSWER
+    assert live.state.record.status is CallStatus.NO_ANSWER
+    assert live.state.record.sip_code is None
+    assert [r.room for r in livekit_server.calls("DeleteRoom")] == [ROOM]
+
+
+async def test_a_dial_the_server_refuses_without_a_sip_response_is_a_failure(
+    start_call: StartCall, livekit_server: LiveKitStub
+) -> None:
+    livekit_server.behaviour["CreateSIPParticipant"] = Fail(
+        "failed_precondition", "twirp error unknown: TLS handshake failed", 412
+    )
+    live = await start_call([])
+
+    result = await live.call.place(PATIENT_PHONE)
+
+    assert result.status is CallStatus.FAILED
+    assert result.detail
+    assert "TLS handshake failed" in result.detail
 
 
 async def test_a_dial_that_outlasts_the_client_timeout_is_no_answer(

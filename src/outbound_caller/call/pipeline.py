@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from livekit.agents import AMD, AgentSession, llm, room_io, vad
+from livekit.agents import AMD, NOT_GIVEN, AgentSession, llm, room_io, vad
 from livekit.agents.voice.turn import (
     EndpointingOptions,
     PreemptiveGenerationOptions,
@@ -113,8 +113,16 @@ def turn_handling(kind: TurnDetection) -> TurnHandlingOptions:
     )
 
 
+def _openai(settings: Settings, model: str) -> openai.LLM:
+    return openai.LLM(
+        model=model,
+        api_key=settings.openai_api_key.get_secret_value(),
+        base_url=settings.openai_base_url or NOT_GIVEN,
+    )
+
+
 def build_llm(settings: Settings) -> llm.LLM[Any]:
-    return openai.LLM(model=settings.llm_model, api_key=settings.openai_api_key.get_secret_value())
+    return _openai(settings, settings.llm_model)
 
 
 def build_amd(session: AgentSession[CallState], settings: Settings, *, identity: str) -> AMD:
@@ -122,9 +130,7 @@ def build_amd(session: AgentSession[CallState], settings: Settings, *, identity:
     small OpenAI model and reusing the session's own transcripts (no second STT)."""
     return AMD(
         session,
-        llm=openai.LLM(
-            model=settings.amd_llm_model, api_key=settings.openai_api_key.get_secret_value()
-        ),
+        llm=_openai(settings, settings.amd_llm_model),
         stt=None,
         participant_identity=identity,
         ivr_detection=False,  # an IVR menu is hung up on, not navigated
@@ -139,10 +145,16 @@ def build_session(settings: Settings, *, vad_model: vad.VAD) -> AgentSession[Cal
     tts_options: dict[str, Any] = {}
     if settings.tts_voice:
         tts_options["voice"] = settings.tts_voice
+    if settings.cartesia_base_url:
+        tts_options["base_url"] = settings.cartesia_base_url
+    stt_options: dict[str, Any] = {}
+    if settings.deepgram_base_url:
+        stt_options["base_url"] = settings.deepgram_base_url
     return AgentSession[CallState](
         stt=deepgram.STT(
             model=settings.stt_model,
             api_key=settings.deepgram_api_key.get_secret_value(),
+            **stt_options,
         ),
         tts=cartesia.TTS(
             model=settings.tts_model,
@@ -159,8 +171,14 @@ def build_session(settings: Settings, *, vad_model: vad.VAD) -> AgentSession[Cal
 
 def session_start_options(participant_identity: str) -> dict[str, Any]:
     """Keyword arguments of ``AgentSession.start`` for a call: the callee's leg as input,
-    and recording off whatever the LiveKit project's default (SPEC C1, C2)."""
-    return {"room_options": room_options(participant_identity), "record": False}
+    recording off whatever the LiveKit project's default (SPEC C1, C2), and no session
+    host: nobody in a phone call's room observes or drives the session over data packets,
+    and when the room goes away at hang-up its writer would log a traceback per event."""
+    return {
+        "room_options": room_options(participant_identity),
+        "record": False,
+        "session_host": False,
+    }
 
 
 def room_options(participant_identity: str) -> room_io.RoomOptions:

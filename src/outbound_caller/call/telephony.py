@@ -35,6 +35,18 @@ class DialResult:
         return self.status is CallStatus.ANSWERED
 
 
+# Twirp codes with which a dial ends without any SIP final response: the SIP service gave up
+# when RINGING_TIMEOUT ran out (it answers ``canceled``, with no SIP metadata), or the
+# server's own deadline passed. Nobody picked up, so the call was not answered.
+UNANSWERED = {api.TwirpErrorCode.CANCELED, api.TwirpErrorCode.DEADLINE_EXCEEDED}
+
+
+def _without_sip_response(exc: api.TwirpError) -> DialResult:
+    if exc.code in UNANSWERED:
+        return DialResult(CallStatus.NO_ANSWER, detail="no answer within the ringing timeout")
+    return DialResult(CallStatus.FAILED, detail=f"{exc.code}: {exc.message}")
+
+
 class Telephony:
     """One call's view of the LiveKit SIP and room services."""
 
@@ -76,11 +88,13 @@ class Telephony:
         try:
             await self._api.sip.create_sip_participant(self.dial_request(phone_number))
         except api.SipCallError as exc:
-            return DialResult(
-                status_for_sip(exc.sip_status_code), exc.sip_status_code, exc.sip_status
-            )
+            if exc.sip_status_code is not None:
+                return DialResult(
+                    status_for_sip(exc.sip_status_code), exc.sip_status_code, exc.sip_status
+                )
+            return _without_sip_response(exc)
         except api.TwirpError as exc:
-            return DialResult(CallStatus.FAILED, detail=f"{exc.code}: {exc.message}")
+            return _without_sip_response(exc)
         except TimeoutError:
             return DialResult(CallStatus.NO_ANSWER, detail="no answer before the dial timed out")
         except aiohttp.ClientError as exc:

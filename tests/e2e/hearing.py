@@ -1,0 +1,96 @@
+"""What the test phone heard, in words: its recording cut into utterances by energy, each
+recognised by pocketsphinx as a sequence of the sentences the agent could have said (a
+grammar of those sentences keeps recognition of telephone audio reliable)."""
+
+from __future__ import annotations
+
+import re
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+RATE = 8000
+FRAME = RATE // 50  # 20 ms
+SPEECH_RMS = 250
+GAP_S = 0.6  # this much quiet separates two utterances
+
+
+@dataclass(frozen=True)
+class Utterance:
+    start: float  # time.time() of its first sound
+    end: float
+    text: str | None  # the candidate sentences it matched, in order; None when none did
+
+
+def words(text: str) -> str:
+    """``text`` as the recogniser spells it: lower-case words, no punctuation."""
+    return " ".join(re.sub(r"[^a-z' ]", " ", text.lower()).split())
+
+
+def sentences(texts: list[str]) -> list[str]:
+    """Each sentence of each text, as the grammar has them."""
+    out: list[str] = []
+    for text in texts:
+        for part in re.split(r"(?<=[.?!])\s+", text):
+            said = words(part)
+            if said and said not in out:
+                out.append(said)
+    return out
+
+
+def rms(pcm: bytes) -> float:
+    samples = np.frombuffer(pcm, dtype=np.int16).astype(np.float64)
+    return float(np.sqrt(np.mean(samples**2))) if samples.size else 0.0
+
+
+def upsample(pcm: bytes, rate: int, to: int) -> bytes:
+    """16-bit mono ``pcm`` from ``rate`` to ``to`` Hz, by linear interpolation (the
+    recogniser's model is for 16 kHz)."""
+    samples = np.frombuffer(pcm, dtype=np.int16).astype(np.float64)
+    if rate == to or samples.size == 0:
+        return pcm
+    positions = np.arange(int(samples.size * to / rate)) * rate / to
+    return np.interp(positions, np.arange(samples.size), samples).astype(np.int16).tobytes()
+
+
+def spans(pcm: bytes, started: float) -> list[tuple[float, float]]:
+    """(start, end) wall-clock times of the loud stretches of ``pcm``."""
+    found: list[tuple[float, float]] = []
+    begin: float | None = None
+    last_loud = 0.0
+    for i in range(0, len(pcm) - FRAME * 2 + 1, FRAME * 2):
+        at = started + i / 2 / RATE
+        if rms(pcm[i : i + FRAME * 2]) > SPEECH_RMS:
+            if begin is None:
+                begin = at
+            last_loud = at + FRAME / RATE
+        elif begin is not None and at - last_loud >= GAP_S:
+            found.append((begin, last_loud))
+            begin = None
+    if begin is not None:
+        found.append((begin, last_loud))
+    return found
+
+
+def utterances(pcm: bytes, started: float, candidates: list[str]) -> list[Utterance]:
+    from pocketsphinx import Decoder
+
+    grammar = Path(tempfile.mkdtemp(prefix="rig-hearing-")) / "agent.jsgf"
+    grammar.write_text(
+        "#JSGF V1.0;\ngrammar agent;\npublic <s> = <sentence>+ ;\n"
+        "<sentence> = " + " | ".join(sentences(candidates)) + " ;\n"
+    )
+    decoder = Decoder(jsgf=str(grammar), samprate=16000, loglevel="FATAL")
+    heard: list[Utterance] = []
+    for begin, end in spans(pcm, started):
+        a = max(0, int((begin - started - 0.3) * RATE)) * 2
+        b = int((end - started + 0.3) * RATE) * 2
+        segment = upsample(pcm[a:b], RATE, 16000)
+        decoder.start_utt()
+        decoder.process_raw(segment, full_utt=True)
+        decoder.end_utt()
+        hyp = decoder.hyp()
+        heard.append(Utterance(begin, end, hyp.hypstr if hyp is not None and hyp.hypstr else None))
+    return heard

@@ -1,0 +1,414 @@
+"""A real SIP phone for the end-to-end tests, on pjsua2: a TLS listener, a digest challenge
+checked here, a scripted callee, a recording of what it hears and an event log.
+
+Run as its own process inside the rig's namespace (pjsua2 owns its threads; a crash stays
+out of pytest)::
+
+    phone.py --ip 198.18.0.2 --cert phone.pem --key phone.key --user clinic --password pw \
+        --mode answer --say hello.wav --say yes.wav --events events.jsonl --record heard.wav
+
+Modes: ``answer`` (ring, then answer), ``busy`` (486), ``decline`` (603), ``unavailable``
+(480), ``ring`` (ring until the caller gives up). Every mode challenges the INVITE first
+(401, digest MD5); a wrong answer gets 403 and the event ``auth failed``.
+
+After answering, the phone says its first line (``--say``, a 16-bit mono WAV at 8 kHz)
+``--first-delay`` seconds after the media is up, then each further line once the caller
+has spoken and gone quiet for ``--turn-gap`` seconds (``--listen-first``: the first line
+too waits for the caller). ``--hangup-mid-speech N`` sends BYE one second into the
+caller's N-th utterance instead.
+
+Events (JSON lines, ``t`` is ``time.time()``): ready, invite, challenge, auth ok,
+auth failed, rejected, ringing, answered, media up (with the codec), said, heard,
+bye sent, bye received, disconnected.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import re
+import secrets
+import signal
+import sys
+import threading
+import time
+import wave
+from array import array
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pjsua2 as pj
+
+REALM = "outbound-caller-rig"
+RATE = 8000
+FRAME = 160  # samples per 20 ms frame
+SPEECH_RMS = 250.0  # received frames louder than this count as the caller speaking
+REJECT = {
+    "busy": (486, "Busy Here"),
+    "decline": (603, "Decline"),
+    "unavailable": (480, "Temporarily Unavailable"),
+}
+
+
+class Events:
+    def __init__(self, path: Path) -> None:
+        self._file = path.open("a", buffering=1)
+        self._lock = threading.Lock()
+
+    def __call__(self, event: str, **fields: object) -> None:
+        with self._lock:
+            self._file.write(json.dumps({"t": time.time(), "event": event, **fields}) + "\n")
+
+
+def _md5(text: str) -> str:
+    return hashlib.md5(text.encode()).hexdigest()
+
+
+def digest_ok(header: str, *, method: str, user: str, password: str, nonce: str) -> bool:
+    """Check an ``Authorization: Digest ...`` header (RFC 2617, MD5, with or without qop)."""
+    fields = dict(re.findall(r'(\w+)="?([^",]*)"?', header))
+    if fields.get("username") != user or fields.get("nonce") != nonce:
+        return False
+    ha1 = _md5(f"{user}:{fields.get('realm', '')}:{password}")
+    ha2 = _md5(f"{method}:{fields.get('uri', '')}")
+    if fields.get("qop"):
+        expected = _md5(
+            f"{ha1}:{nonce}:{fields.get('nc', '')}:{fields.get('cnonce', '')}:{fields['qop']}:{ha2}"
+        )
+    else:
+        expected = _md5(f"{ha1}:{nonce}:{ha2}")
+    return secrets.compare_digest(expected, fields.get("response", ""))
+
+
+def read_wav(path: Path) -> array[int]:
+    with wave.open(str(path)) as w:
+        if (w.getframerate(), w.getnchannels(), w.getsampwidth()) != (RATE, 1, 2):
+            raise SystemExit(f"{path}: need 16-bit mono WAV at {RATE} Hz")
+        return array("h", w.readframes(w.getnframes()))
+
+
+def rms(samples: array[int]) -> float:
+    return (sum(s * s for s in samples) / max(1, len(samples))) ** 0.5
+
+
+@dataclass
+class Media:
+    """What the phone says and hears, shared with pjsua2's media thread."""
+
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    heard: array[int] = field(default_factory=lambda: array("h"))
+    speaking: array[int] = field(default_factory=lambda: array("h"))
+    started: float = 0.0  # time.time() of the first received frame
+
+
+class Port(pj.AudioMediaPort):  # type: ignore[misc]
+    def __init__(self, media: Media) -> None:
+        super().__init__()
+        self.media = media
+
+    def onFrameRequested(self, frame: pj.MediaFrame) -> None:
+        with self.media.lock:
+            chunk = self.media.speaking[:FRAME]
+            del self.media.speaking[:FRAME]
+        if len(chunk) < FRAME:
+            chunk.extend([0] * (FRAME - len(chunk)))
+        frame.type = pj.PJMEDIA_FRAME_TYPE_AUDIO
+        frame.buf = pj.ByteVector(chunk.tobytes())
+        frame.size = FRAME * 2
+
+    def onFrameReceived(self, frame: pj.MediaFrame) -> None:
+        if frame.type != pj.PJMEDIA_FRAME_TYPE_AUDIO:
+            return
+        data = array("h", bytes(frame.buf)[: frame.size])
+        with self.media.lock:
+            if not self.media.started:
+                self.media.started = time.time()
+            self.media.heard.extend(data)
+
+
+class PhoneCall(pj.Call):  # type: ignore[misc]
+    def __init__(self, phone: Phone, account: pj.Account, call_id: int) -> None:
+        super().__init__(account, call_id)
+        self.phone = phone
+        self.port: Port | None = None
+
+    def onCallState(self, prm: pj.OnCallStateParam) -> None:
+        info = self.getInfo()
+        if info.state == pj.PJSIP_INV_STATE_DISCONNECTED:
+            self.phone.disconnected(self, info.lastStatusCode, info.lastReason)
+
+    def onCallMediaState(self, prm: pj.OnCallMediaStateParam) -> None:
+        info = self.getInfo()
+        for i, media in enumerate(info.media):
+            if media.type != pj.PJMEDIA_TYPE_AUDIO or media.status != pj.PJSUA_CALL_MEDIA_ACTIVE:
+                continue
+            if self.port is not None:
+                return
+            audio = self.getAudioMedia(i)
+            fmt = pj.MediaFormatAudio()
+            fmt.init(pj.PJMEDIA_FORMAT_PCM, RATE, 1, 20000, 16)
+            self.port = Port(self.phone.media)
+            self.port.createPort("phone", fmt)
+            audio.startTransmit(self.port)
+            self.port.startTransmit(audio)
+            codec = self.getStreamInfo(i).codecName
+            self.phone.events("media up", codec=codec)
+            self.phone.media_up_at = time.monotonic()
+
+
+class PhoneAccount(pj.Account):  # type: ignore[misc]
+    def __init__(self, phone: Phone) -> None:
+        super().__init__()
+        self.phone = phone
+
+    def onIncomingCall(self, prm: pj.OnIncomingCallParam) -> None:
+        self.phone.incoming(PhoneCall(self.phone, self, prm.callId), prm.rdata.wholeMsg)
+
+
+class Phone:
+    def __init__(self, args: argparse.Namespace) -> None:
+        self.args = args
+        self.events = Events(args.events)
+        self.media = Media()
+        self.lines = [read_wav(p) for p in args.say]
+        self.calls: list[PhoneCall] = []  # pjsua2 crashes if a call object is collected
+        self.nonce = secrets.token_hex(8)
+        self.active: PhoneCall | None = None
+        self.answer_at: float | None = None
+        self.media_up_at: float | None = None
+        self.next_line = 0
+        self.speaking_until = 0.0
+        self.caller_utterances = 0
+        self.caller_speaking = False
+        self.quiet_since: float | None = None
+        self.frames_seen = 0
+        self.hung_up_by_us = False
+        self.done = False
+
+    # -- signalling ---------------------------------------------------------------------
+
+    def _respond(self, call: PhoneCall, code: int, reason: str = "", header: str = "") -> None:
+        prm = pj.CallOpParam()
+        prm.statusCode = code
+        if reason:
+            prm.reason = reason
+        if header:
+            name, _, value = header.partition(": ")
+            h = pj.SipHeader()
+            h.hName, h.hValue = name, value
+            prm.txOption.headers.append(h)
+        call.answer(prm)
+
+    def incoming(self, call: PhoneCall, message: str) -> None:
+        self.calls.append(call)
+        to = re.search(r"^To:\s*(.*)$", message, re.M | re.I)
+        self.events("invite", to=to.group(1).strip() if to else "")
+        auth = re.search(r"^Authorization:\s*(.*)$", message, re.M | re.I)
+        if auth is None:
+            self.events("challenge")
+            self._respond(
+                call,
+                401,
+                "Unauthorized",
+                f'WWW-Authenticate: Digest realm="{REALM}", nonce="{self.nonce}", algorithm=MD5',
+            )
+            return
+        good = digest_ok(
+            auth.group(1).strip(),
+            method="INVITE",
+            user=self.args.user,
+            password=self.args.password,
+            nonce=self.nonce,
+        )
+        if not good:
+            self.events("auth failed")
+            self._respond(call, 403, "Forbidden")
+            return
+        self.events("auth ok")
+        mode = self.args.mode
+        if mode in REJECT:
+            code, reason = REJECT[mode]
+            self.events("rejected", code=code)
+            self._respond(call, code, reason)
+            return
+        self.active = call
+        self._respond(call, 180, "Ringing")
+        self.events("ringing")
+        if mode == "answer":
+            self.answer_at = time.monotonic() + self.args.answer_delay
+
+    def disconnected(self, call: PhoneCall, code: int, reason: str) -> None:
+        if call is not self.active:
+            return
+        if self.media_up_at is not None and not self.hung_up_by_us:
+            self.events("bye received")
+        self.events("disconnected", code=code, reason=reason)
+        self.active = None
+        self.done = True
+
+    # -- the callee's turns -------------------------------------------------------------
+
+    def say(self, index: int) -> None:
+        line = self.lines[index]
+        with self.media.lock:
+            self.media.speaking.extend(line)
+        start = time.time()
+        self.speaking_until = time.monotonic() + len(line) / RATE
+        self.events("said", line=index, start=start, end=start + len(line) / RATE)
+
+    def hang_up(self) -> None:
+        if self.active is None:
+            return
+        self.hung_up_by_us = True
+        self.events("bye sent")
+        self.active.hangup(pj.CallOpParam())
+
+    def listen(self) -> None:
+        """Follow the caller's speech in 20 ms frames (after the phone's own line ends)."""
+        with self.media.lock:
+            total = len(self.media.heard) // FRAME
+            frames = [
+                self.media.heard[i * FRAME : (i + 1) * FRAME]
+                for i in range(self.frames_seen, total)
+            ]
+            started = self.media.started
+        for n, frame in enumerate(frames, start=self.frames_seen):
+            at = started + n * FRAME / RATE
+            loud = rms(frame) > SPEECH_RMS
+            if loud and not self.caller_speaking:
+                self.caller_speaking = True
+                self.caller_utterances += 1
+                self.utterance_start = at
+            elif loud:
+                self.quiet_since = None
+            elif self.caller_speaking:
+                if self.quiet_since is None:
+                    self.quiet_since = at
+                elif at - self.quiet_since >= self.args.turn_gap:
+                    self.caller_speaking = False
+                    self.events("heard", start=self.utterance_start, end=self.quiet_since)
+                    self.quiet_since = None
+                    if self.next_line < len(self.lines) and time.monotonic() >= self.speaking_until:
+                        self.say(self.next_line)
+                        self.next_line += 1
+            if (
+                self.caller_speaking
+                and self.caller_utterances == self.args.hangup_mid_speech
+                and at - self.utterance_start >= 1.0
+            ):
+                self.events("heard", start=self.utterance_start, end=at, cut=True)
+                self.hang_up()
+        self.frames_seen += len(frames)
+
+    def tick(self) -> None:
+        now = time.monotonic()
+        if self.answer_at is not None and now >= self.answer_at and self.active is not None:
+            self.answer_at = None
+            self._respond(self.active, 200)
+            self.events("answered")
+        if self.media_up_at is None or self.active is None:
+            return
+        if (
+            self.next_line == 0
+            and self.lines
+            and not self.args.listen_first
+            and now >= self.media_up_at + self.args.first_delay
+        ):
+            self.say(0)
+            self.next_line = 1
+        self.listen()
+
+    def save_recording(self) -> None:
+        with self.media.lock:
+            heard = self.media.heard.tobytes()
+            started = self.media.started
+        with wave.open(str(self.args.record), "wb") as w:
+            w.setnchannels(1)
+            w.setsampwidth(2)
+            w.setframerate(RATE)
+            w.writeframes(heard)
+        self.events("recording", path=str(self.args.record), started=started)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--ip", required=True)
+    parser.add_argument("--port", type=int, default=5061)
+    parser.add_argument("--cert", type=Path, required=True)
+    parser.add_argument("--key", type=Path, required=True)
+    parser.add_argument("--user", required=True)
+    parser.add_argument("--password", required=True)
+    parser.add_argument("--mode", choices=["answer", "ring", *REJECT], default="answer")
+    parser.add_argument("--answer-delay", type=float, default=1.0)
+    parser.add_argument("--first-delay", type=float, default=0.4)
+    parser.add_argument("--turn-gap", type=float, default=1.2)
+    parser.add_argument("--hangup-mid-speech", type=int, default=0)
+    parser.add_argument("--listen-first", action="store_true")
+    parser.add_argument("--say", type=Path, action="append", default=[])
+    parser.add_argument("--events", type=Path, required=True)
+    parser.add_argument("--record", type=Path, required=True)
+    parser.add_argument("--pjsip-log", type=Path)
+    args = parser.parse_args()
+
+    ep = pj.Endpoint()
+    ep.libCreate()
+    cfg = pj.EpConfig()
+    cfg.uaConfig.threadCnt = 0
+    cfg.uaConfig.mainThreadOnly = True
+    cfg.uaConfig.userAgent = "outbound-caller test phone"
+    cfg.logConfig.level = 5 if args.pjsip_log else 1
+    cfg.logConfig.consoleLevel = 1
+    if args.pjsip_log:
+        cfg.logConfig.filename = str(args.pjsip_log)
+    cfg.medConfig.clockRate = RATE
+    cfg.medConfig.sndClockRate = RATE
+    cfg.medConfig.channelCount = 1
+    cfg.medConfig.ecTailLen = 0
+    cfg.medConfig.noVad = True
+    ep.libInit(cfg)
+    ep.audDevManager().setNullDev()
+
+    tcfg = pj.TransportConfig()
+    tcfg.port = args.port
+    tcfg.boundAddress = args.ip
+    tcfg.publicAddress = args.ip
+    tcfg.tlsConfig.certFile = str(args.cert)
+    tcfg.tlsConfig.privKeyFile = str(args.key)
+    tcfg.tlsConfig.method = pj.PJSIP_TLSV1_2_METHOD
+    tcfg.tlsConfig.verifyServer = False
+    tcfg.tlsConfig.verifyClient = False
+    tcfg.tlsConfig.requireClientCert = False
+    ep.transportCreate(pj.PJSIP_TRANSPORT_TLS, tcfg)
+    for codec in ep.codecEnum2():
+        ep.codecSetPriority(codec.codecId, 255 if codec.codecId.startswith("PCMU/8000") else 0)
+    ep.libStart()
+
+    phone = Phone(args)
+    account = PhoneAccount(phone)
+    acfg = pj.AccountConfig()
+    acfg.idUri = f"sip:phone@{args.ip}:{args.port};transport=tls"
+    account.create(acfg)
+
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    phone.events("ready", port=args.port, mode=args.mode)
+    print("phone ready", flush=True)
+    try:
+        while not stop.is_set() and not phone.done:
+            ep.libHandleEvents(10)
+            phone.tick()
+        if phone.active is not None:
+            phone.hang_up()
+            for _ in range(50):
+                ep.libHandleEvents(10)
+    finally:
+        phone.save_recording()
+        ep.hangupAllCalls()
+        ep.libDestroy()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

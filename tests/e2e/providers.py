@@ -1,0 +1,374 @@
+"""Local stand-ins for OpenAI, Deepgram and Cartesia that speak their wire protocols, so the
+real plugin classes run in the worker. One aiohttp server, three routes:
+
+- ``POST /v1/chat/completions`` (OpenAI): streamed chunks (SSE), text or tool calls, chosen
+  by a script keyed on the last message; the answering-machine classifier's requests get a
+  ``save_prediction`` verdict from the greeting's words.
+- ``GET /v1/listen`` (Deepgram streaming, websocket): linear16 audio in; utterances found by
+  energy, recognised by pocketsphinx against the script's phrases, sent as ``Results``.
+- ``GET /tts/websocket`` (Cartesia, websocket): each sentence spoken by espeak-ng, sent back
+  as base64 PCM at the requested rate, then ``done``.
+
+The script (``--script``, JSON)::
+
+    {"phrases": ["hello", "yes this is grace"],           # what the STT can recognise
+     "llm": [{"user": "hello", "say": "Hi {patient}..."},  # last user turn contains "hello"
+             {"user": "make it", "tool": "confirm_appointment", "args": {}},
+             {"tool_result": "confirm_appointment", "say": "..."},
+             {"instructions": "open the call", "say": "..."}],
+     "fallback": "Sorry, could you say that again?"}
+
+Each request, transcript and spoken sentence is appended to ``--log`` (JSON lines).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import base64
+import json
+import re
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from aiohttp import WSMsgType, web
+from hearing import rms, upsample
+
+AMD_PROMPT_START = "Task:\nClassify the call greeting"
+MACHINE_WORDS = ("leave a message", "leave your message", "voicemail", "after the tone", "beep")
+SPEECH_RMS = 300  # 16-bit samples louder than this are speech
+END_SILENCE_S = 0.45  # this much quiet ends an utterance
+
+
+class Log:
+    def __init__(self, path: Path) -> None:
+        self._file = path.open("a", buffering=1)
+
+    def __call__(self, kind: str, **fields: Any) -> None:
+        self._file.write(json.dumps({"t": time.time(), "kind": kind, **fields}) + "\n")
+
+
+# -- OpenAI ---------------------------------------------------------------------------------
+
+
+def _text(content: Any) -> str:
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        return " ".join(p.get("text", "") for p in content if isinstance(p, dict))
+    return ""
+
+
+def _tool_name(messages: list[dict[str, Any]], call_id: str) -> str:
+    for message in messages:
+        for call in message.get("tool_calls") or []:
+            if call.get("id") == call_id:
+                return str(call["function"]["name"])
+    return ""
+
+
+def facts(messages: list[dict[str, Any]]) -> dict[str, str]:
+    """What the worker told the model about this call, from its instructions: fills the
+    script's ``{practice}``, ``{patient}`` and ``{first}``."""
+    system = _text(messages[0].get("content")) if messages else ""
+    practice = re.search(r"assistant of (.+?), a dental practice", system)
+    patient = re.search(r"^- Patient: (.+?)\.?$", system, re.M)
+    name = patient.group(1) if patient else "the patient"
+    return {
+        "practice": practice.group(1) if practice else "the practice",
+        "patient": name,
+        "first": name.split()[0],
+    }
+
+
+def choose(script: dict[str, Any], messages: list[dict[str, Any]]) -> dict[str, Any]:
+    """The scripted reply to a chat request: ``{"say": text}`` or ``{"tool", "args"}``."""
+    rule = _rule(script, messages)
+    if "say" in rule:
+        return {**rule, "say": rule["say"].format(**facts(messages))}
+    return rule
+
+
+def _rule(script: dict[str, Any], messages: list[dict[str, Any]]) -> dict[str, Any]:
+    if messages and _text(messages[0].get("content")).startswith(AMD_PROMPT_START):
+        greeting = _text(messages[-1].get("content")).lower()
+        label = "machine-vm" if any(w in greeting for w in MACHINE_WORDS) else "human"
+        return {"tool": "save_prediction", "args": {"label": label}}
+    last = messages[-1] if messages else {}
+    role, text = last.get("role"), _text(last.get("content")).lower()
+    called = _tool_name(messages, str(last.get("tool_call_id"))) if role == "tool" else None
+    instructed = role in ("system", "developer")
+    for rule in script.get("llm", []):
+        if role == "user" and "user" in rule and rule["user"] in text:
+            return rule
+        if "tool_result" in rule and called == rule["tool_result"]:
+            return rule
+        if instructed and "instructions" in rule and rule["instructions"] in text:
+            return rule
+    return {"say": script.get("fallback", "Sorry, could you say that again?")}
+
+
+def _chunk(model: str, delta: dict[str, Any], finish: str | None = None) -> bytes:
+    body = {
+        "id": "chatcmpl-rig",
+        "object": "chat.completion.chunk",
+        "created": int(time.time()),
+        "model": model,
+        "choices": [{"index": 0, "delta": delta, "finish_reason": finish}],
+    }
+    return f"data: {json.dumps(body)}\n\n".encode()
+
+
+async def chat_completions(request: web.Request) -> web.StreamResponse:
+    body = await request.json()
+    script, log = request.app["script"], request.app["log"]
+    messages = body.get("messages", [])
+    reply = choose(script, messages)
+    last = messages[-1] if messages else {}
+    log(
+        "llm",
+        model=body.get("model"),
+        last_role=last.get("role"),
+        last=_text(last.get("content"))[:300],
+        reply=reply,
+    )
+    response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
+    await response.prepare(request)
+    model = body.get("model", "")
+    await response.write(_chunk(model, {"role": "assistant", "content": ""}))
+    if "tool" in reply:
+        call = {
+            "index": 0,
+            "id": f"call_{int(time.time() * 1000)}",
+            "type": "function",
+            "function": {"name": reply["tool"], "arguments": json.dumps(reply.get("args", {}))},
+        }
+        await response.write(_chunk(model, {"tool_calls": [call]}))
+        await response.write(_chunk(model, {}, "tool_calls"))
+    else:
+        for word in reply["say"].split(" "):
+            await response.write(_chunk(model, {"content": word + " "}))
+        await response.write(_chunk(model, {}, "stop"))
+    if (body.get("stream_options") or {}).get("include_usage"):
+        usage = {"prompt_tokens": 10, "completion_tokens": 10, "total_tokens": 20}
+        done = {
+            "id": "chatcmpl-rig",
+            "object": "chat.completion.chunk",
+            "created": 0,
+            "model": model,
+            "choices": [],
+            "usage": usage,
+        }
+        await response.write(f"data: {json.dumps(done)}\n\n".encode())
+    await response.write(b"data: [DONE]\n\n")
+    await response.write_eof()
+    return response
+
+
+# -- Deepgram -------------------------------------------------------------------------------
+
+
+class Recognizer:
+    """pocketsphinx, limited to the script's phrases (a JSGF grammar) so phone audio is
+    recognised reliably; None when nothing in the grammar matches."""
+
+    def __init__(self, phrases: list[str]) -> None:
+        from pocketsphinx import Decoder
+
+        self._workdir = tempfile.mkdtemp(prefix="rig-stt-")
+        grammar = Path(self._workdir) / "phrases.jsgf"
+        words = " | ".join(p.lower() for p in phrases) or "hello"
+        grammar.write_text(f"#JSGF V1.0;\ngrammar phrases;\npublic <phrase> = {words} ;\n")
+        self._decoder = Decoder(jsgf=str(grammar), samprate=16000, loglevel="FATAL")
+
+    def __call__(self, pcm16k: bytes) -> str | None:
+        self._decoder.start_utt()
+        self._decoder.process_raw(pcm16k, full_utt=True)
+        self._decoder.end_utt()
+        hyp = self._decoder.hyp()
+        return hyp.hypstr if hyp is not None and hyp.hypstr else None
+
+
+def _results(text: str, start: float, end: float) -> dict[str, Any]:
+    words = text.split()
+    step = (end - start) / max(1, len(words))
+    return {
+        "type": "Results",
+        "channel_index": [0, 1],
+        "duration": end - start,
+        "start": start,
+        "is_final": True,
+        "speech_final": True,
+        "channel": {
+            "alternatives": [
+                {
+                    "transcript": text,
+                    "confidence": 0.99,
+                    "words": [
+                        {
+                            "word": w,
+                            "punctuated_word": w,
+                            "start": start + i * step,
+                            "end": start + (i + 1) * step,
+                            "confidence": 0.99,
+                        }
+                        for i, w in enumerate(words)
+                    ],
+                }
+            ]
+        },
+        "metadata": {"request_id": "rig", "model_info": {"name": "rig"}},
+    }
+
+
+async def listen(request: web.Request) -> web.WebSocketResponse:
+    rate = int(request.query.get("sample_rate", "16000"))
+    ws = web.WebSocketResponse()
+    await ws.prepare(request)
+    log, recognize = request.app["log"], request.app["recognizer"]
+    frame = rate // 50  # 20 ms
+    buffer = bytearray()
+    utterance = bytearray()
+    position = 0  # samples received so far
+    speech_start: float | None = None
+    quiet = 0.0
+    async for msg in ws:
+        if msg.type == WSMsgType.TEXT:
+            if json.loads(msg.data).get("type") == "CloseStream":
+                break
+            continue
+        if msg.type != WSMsgType.BINARY:
+            continue
+        buffer.extend(msg.data)
+        while len(buffer) >= frame * 2:
+            chunk = bytes(buffer[: frame * 2])
+            del buffer[: frame * 2]
+            now = position / rate
+            position += frame
+            loud = rms(chunk) > SPEECH_RMS
+            if loud:
+                if speech_start is None:
+                    speech_start = now
+                    await ws.send_json({"type": "SpeechStarted", "channel": [0], "timestamp": now})
+                quiet = 0.0
+            elif speech_start is not None:
+                quiet += 0.02
+            if speech_start is not None:
+                utterance.extend(chunk)
+            if speech_start is not None and quiet >= END_SILENCE_S:
+                pcm = upsample(bytes(utterance), rate, 16000)
+                text = await asyncio.to_thread(recognize, pcm)
+                log("stt", transcript=text, start=speech_start, end=now)
+                if text:
+                    await ws.send_json(_results(text, speech_start, now - quiet))
+                else:
+                    await ws.send_json(
+                        {"type": "UtteranceEnd", "channel": [0, 1], "last_word_end": now}
+                    )
+                speech_start, quiet = None, 0.0
+                utterance.clear()
+    await ws.close()
+    return ws
+
+
+# -- Cartesia -------------------------------------------------------------------------------
+
+
+def speak(text: str, rate: int) -> bytes:
+    """espeak-ng's voice for ``text``, as 16-bit mono PCM at ``rate``."""
+    wav = subprocess.run(
+        ["espeak-ng", "-v", "en-us", "-s", "170", "--stdout", text],
+        capture_output=True,
+        check=True,
+    ).stdout
+    return subprocess.run(
+        [
+            "sox",
+            "-t",
+            "wav",
+            "-",
+            "-t",
+            "raw",
+            "-r",
+            str(rate),
+            "-e",
+            "signed",
+            "-b",
+            "16",
+            "-c",
+            "1",
+            "-",
+        ],
+        input=wav,
+        capture_output=True,
+        check=True,
+    ).stdout
+
+
+async def tts_websocket(request: web.Request) -> web.WebSocketResponse:
+    ws = web.WebSocketResponse()
+    await ws.prepare(request)
+    log = request.app["log"]
+    async for msg in ws:
+        if msg.type != WSMsgType.TEXT:
+            continue
+        packet = json.loads(msg.data)
+        context = packet.get("context_id")
+        if packet.get("cancel"):
+            continue
+        text = (packet.get("transcript") or "").strip()
+        rate = int(packet.get("output_format", {}).get("sample_rate", 24000))
+        if text:
+            pcm = await asyncio.to_thread(speak, text, rate)
+            log("tts", text=text, seconds=len(pcm) / 2 / rate)
+            step = rate // 10 * 2  # 100 ms
+            for i in range(0, len(pcm), step):
+                data = base64.b64encode(pcm[i : i + step]).decode()
+                await ws.send_json(
+                    {
+                        "type": "chunk",
+                        "context_id": context,
+                        "data": data,
+                        "done": False,
+                        "status_code": 206,
+                    }
+                )
+        if not packet.get("continue", True):
+            await ws.send_json(
+                {"type": "done", "context_id": context, "done": True, "status_code": 206}
+            )
+    return ws
+
+
+def app(script: dict[str, Any], log: Log) -> web.Application:
+    application = web.Application(client_max_size=16 * 1024 * 1024)
+    application["script"] = script
+    application["log"] = log
+    application["recognizer"] = Recognizer(script.get("phrases", []))
+    application.router.add_post("/v1/chat/completions", chat_completions)
+    application.router.add_get("/v1/listen", listen)
+    application.router.add_get("/tts/websocket", tts_websocket)
+    return application
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=8700)
+    parser.add_argument("--script", type=Path, required=True)
+    parser.add_argument("--log", type=Path, required=True)
+    args = parser.parse_args()
+    script = json.loads(args.script.read_text())
+    web.run_app(
+        app(script, Log(args.log)),
+        host=args.host,
+        port=args.port,
+        print=lambda _: print("providers ready", flush=True),  # once it listens
+    )
+
+
+if __name__ == "__main__":
+    main()

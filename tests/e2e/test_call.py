@@ -1,0 +1,174 @@
+"""Whole calls through the real stack: operator command → dispatch → worker → room → SIP
+INVITE over TLS with digest auth → the test phone, and back to the store."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from hearing import Utterance, utterances, words
+
+from conftest import (
+    ASK,
+    CONFIRMED,
+    GOODBYE,
+    OPENING,
+    PRACTICE,
+    RINGING_TIMEOUT,
+    PhoneRun,
+    World,
+    place_call,
+)
+
+AGENT_LINES = [OPENING, ASK, CONFIRMED, GOODBYE]
+
+
+def said(template: str, patient: str) -> str:
+    return template.format(practice=PRACTICE, patient=patient, first=patient.split()[0])
+
+
+def heard(handset: PhoneRun, patient: str) -> list[Utterance]:
+    pcm, started = handset.recording()
+    return utterances(pcm, started, [said(t, patient) for t in AGENT_LINES])
+
+
+def no_traceback(world: World, since: int) -> None:
+    log = world.worker_log_since(since)
+    assert "Traceback" not in log, log
+
+
+def test_an_answered_call_confirms_the_appointment_and_hangs_up(world: World, phone: Any) -> None:
+    appointment = world.take_appointment()
+    handset: PhoneRun = phone("answer", say=["hello", "speaking", "confirm", "bye"])
+    log_start = len(world.worker.text())
+
+    room = place_call(world, appointment)
+
+    handset.wait_event("disconnected", timeout=90)
+    names = handset.names()
+    # the INVITE came over TLS, was challenged, and the digest matched the trunk's password
+    assert names[:4] == ["ready", "invite", "challenge", "invite"], names
+    assert "auth ok" in names
+    assert "auth failed" not in names
+    assert handset.first("media up")["codec"] == "PCMU"
+    assert "bye received" in names
+    assert "bye sent" not in names
+
+    row = world.call_row(room)
+    assert row["status"] == "answered"
+    assert row["hangup_reason"] == "completed"
+    assert row["duration_s"]
+    assert row["duration_s"] > 5
+    (after,) = world.query("SELECT status FROM appointments WHERE id = ?", appointment.id)
+    assert after["status"] == "confirmed"
+    world.wait_room_gone(room)
+
+    handset.stop()
+    speech = heard(handset, appointment.patient)
+    hello = handset.first("said")
+    # nothing reached the phone before the patient's "Hello?" had been said
+    assert speech, "the phone heard nothing"
+    assert speech[0].start > hello["end"], (speech, hello)
+    opening = words(said(OPENING, appointment.patient))
+    assert speech[0].text == opening, speech
+    assert words(GOODBYE) in (speech[-1].text or ""), speech
+
+    no_traceback(world, log_start)
+    assert appointment.phone not in world.worker_log_since(log_start)  # numbers are masked
+
+
+def test_a_silent_callee_hears_the_opening_only_after_the_greeting_delay(
+    world: World, phone: Any
+) -> None:
+    appointment = world.take_appointment()
+    handset: PhoneRun = phone("answer", say=["bye"], listen_first=True)
+    log_start = len(world.worker.text())
+
+    room = place_call(world, appointment)
+
+    handset.wait_event("disconnected", timeout=90)
+    answered = handset.first("answered")["t"]
+    row = world.call_row(room)
+    assert row["status"] == "answered"
+    assert row["hangup_reason"] == "completed"
+    handset.stop()
+    speech = heard(handset, appointment.patient)
+    # silence while it rang and after the answer, until the agent opened the call itself
+    assert speech, "the agent never spoke"
+    assert speech[0].start - answered > 2.5, (speech[0], answered)
+    assert speech[0].text == words(said(OPENING, appointment.patient)), speech
+    no_traceback(world, log_start)
+
+
+@pytest.mark.parametrize(
+    ("mode", "outcome", "sip_code"),
+    [
+        ("busy", "busy", 486),
+        ("decline", "declined", 603),
+        ("unavailable", "no_answer", 480),
+    ],
+)
+def test_a_rejected_call_is_recorded_with_its_sip_code(
+    world: World, phone: Any, mode: str, outcome: str, sip_code: int
+) -> None:
+    appointment = world.take_appointment()
+    handset: PhoneRun = phone(mode)
+    log_start = len(world.worker.text())
+
+    room = place_call(world, appointment)
+
+    row = world.call_row(room)
+    assert (row["status"], row["sip_code"]) == (outcome, sip_code)
+    assert handset.first("rejected")["code"] == sip_code
+    assert "media up" not in handset.names()
+    world.wait_room_gone(room)
+    (after,) = world.query("SELECT status FROM appointments WHERE id = ?", appointment.id)
+    assert after["status"] == "scheduled"
+    no_traceback(world, log_start)
+
+
+def test_a_phone_that_never_answers_is_recorded_as_no_answer(world: World, phone: Any) -> None:
+    appointment = world.take_appointment()
+    handset: PhoneRun = phone("ring")
+    log_start = len(world.worker.text())
+
+    room = place_call(world, appointment)
+
+    row = world.call_row(room, timeout=RINGING_TIMEOUT + 30)
+    assert row["status"] == "no_answer", dict(row)
+    assert "ringing" in handset.names()
+    assert "answered" not in handset.names()
+    world.wait_room_gone(room)
+    no_traceback(world, log_start)
+
+
+def test_a_wrong_trunk_password_fails_the_call_without_dialing_on(world: World, phone: Any) -> None:
+    appointment = world.take_appointment()
+    handset: PhoneRun = phone("answer", password="not-the-trunk-password")
+    log_start = len(world.worker.text())
+
+    room = place_call(world, appointment)
+
+    row = world.call_row(room)
+    assert row["status"] == "failed", dict(row)
+    assert "auth failed" in handset.names()
+    assert "answered" not in handset.names()
+    world.wait_room_gone(room)
+    no_traceback(world, log_start)
+
+
+def test_the_patient_hanging_up_mid_sentence_ends_the_call(world: World, phone: Any) -> None:
+    appointment = world.take_appointment()
+    handset: PhoneRun = phone("answer", say=["hello"], hangup_mid_speech=1)
+    log_start = len(world.worker.text())
+
+    room = place_call(world, appointment)
+
+    handset.wait_event("bye sent", timeout=60)
+    row = world.call_row(room)
+    assert row["status"] == "answered"
+    assert row["hangup_reason"].startswith("callee left"), dict(row)
+    world.wait_room_gone(room)
+    (after,) = world.query("SELECT status FROM appointments WHERE id = ?", appointment.id)
+    assert after["status"] == "scheduled"
+    no_traceback(world, log_start)
