@@ -35,6 +35,7 @@ async def test_dial_request_carries_trunk_number_identity_and_timeouts(
     [recorded] = livekit_server.requests
     assert recorded.grants.sip.call is True  # token signed with the API secret, SIP grant
     assert live.state.record.status is CallStatus.ANSWERED
+    assert (live.state.record.sip_code, live.state.record.sip_status) == (200, "OK")
     assert live.state.record.answered_at == NOW
     assert livekit_server.calls("DeleteRoom") == []
 

@@ -12,47 +12,33 @@ from __future__ import annotations
 
 import json
 import os
-import re
-import sqlite3
-import subprocess
 import tempfile
-import time
-import wave
 from collections.abc import Iterator
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
-from rig import PHONE_TLS_PORT, RIG_IP, ROOT, Proc, Rig, missing_prerequisites
 
-VENV = ROOT / ".venv" / "bin"
-PROVIDERS_PORT = 8700
-TRUNK_USER = "clinic"
-TRUNK_PASSWORD = "rig-trunk-secret"
-RINGING_TIMEOUT = 8
-PRACTICE = "Bright Smile Dental"
-
-# What the patient says, in order, and what the scripted model answers to each.
-LINES = {
-    "hello": "Hello?",
-    "speaking": "Yes, speaking.",
-    "confirm": "Yes, I can make it.",
-    "bye": "No, thank you. Goodbye.",
-}
-# {practice}, {patient} and {first} come from the instructions the worker gave the model
-OPENING = (
-    "Hi, this is the automated scheduling assistant calling from {practice}. "
-    "Am I speaking with {patient}?"
+from e2e.rig import PHONE_TLS_PORT, RIG_IP, ROOT, Rig, missing_prerequisites
+from e2e.world import (
+    LINES,
+    PRACTICE,
+    PROVIDERS_PORT,
+    RINGING_TIMEOUT,
+    TRUNK_PASSWORD,
+    TRUNK_USER,
+    VENV,
+    PhoneRun,
+    World,
+    provider_script,
+    speak_to_wav,
 )
-ASK = "Thanks, {first}. I'm calling about your upcoming appointment. Can you still make it?"
-CONFIRMED = "Wonderful, you're all confirmed. Is there anything else I can help with?"
-GOODBYE = "Thanks for your time. Have a great day. Goodbye!"
+
+HERE = Path(__file__).parent
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    here = Path(__file__).parent
+    here = HERE
     for item in items:
         if Path(str(item.fspath)).is_relative_to(here):
             item.add_marker(pytest.mark.e2e)
@@ -73,118 +59,6 @@ def rig() -> Iterator[Rig]:
     stack.start()
     yield stack
     stack.stop()
-
-
-def speak_to_wav(text: str, path: Path) -> Path:
-    """espeak-ng's voice for ``text`` as the phone plays it: 16-bit mono at 8 kHz."""
-    raw = path.with_suffix(".22k.wav")
-    subprocess.run(["espeak-ng", "-v", "en-us", "-s", "160", "-w", str(raw), text], check=True)
-    subprocess.run(["sox", str(raw), "-r", "8000", "-b", "16", "-c", "1", str(path)], check=True)
-    return path
-
-
-def phrase(text: str) -> str:
-    """A line as the recogniser's grammar has it: lower case, letters and spaces."""
-    return " ".join(re.sub(r"[^a-z' ]", " ", text.lower()).split())
-
-
-@dataclass
-class Appointment:
-    id: int
-    patient: str
-    phone: str
-    status: str
-
-
-@dataclass
-class World:
-    rig: Rig
-    dir: Path
-    db: Path
-    env: dict[str, str]
-    worker: Proc
-    providers: Proc
-    wavs: dict[str, Path] = field(default_factory=dict)
-    taken: set[int] = field(default_factory=set)
-
-    def take_appointment(self) -> Appointment:
-        """An upcoming scheduled appointment no other test has used."""
-        rows = self.query(
-            "SELECT a.id, p.name, p.phone, a.status FROM appointments a "
-            "JOIN patients p ON p.id = a.patient_id "
-            "WHERE a.status = 'scheduled' AND a.start_at > ? ORDER BY a.start_at",
-            datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S"),
-        )
-        for row in rows:
-            if row["id"] not in self.taken:
-                self.taken.add(row["id"])
-                return Appointment(*row)
-        raise AssertionError("the demo practice has no upcoming appointment left")
-
-    def operator(self, *args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
-        """``outbound-caller ARGS`` in the namespace, with the world's settings."""
-        return self.rig.run(
-            [str(VENV / "outbound-caller"), *args], env=self.env, cwd=self.dir, timeout=timeout
-        )
-
-    def query(self, sql: str, *params: Any) -> list[sqlite3.Row]:
-        with sqlite3.connect(self.db) as conn:
-            conn.row_factory = sqlite3.Row
-            return list(conn.execute(sql, params))
-
-    def call_row(self, room: str, *, timeout: float = 30) -> sqlite3.Row:
-        """The ``calls`` row of ``room`` once the worker has written its outcome."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            rows = self.query("SELECT * FROM calls WHERE room = ?", room)
-            if rows and rows[0]["ended_at"] is not None:
-                return rows[0]
-            time.sleep(0.25)
-        raise AssertionError(f"no outcome recorded for {room}; worker log ends:\n{self.tail()}")
-
-    def rooms(self) -> list[str]:
-        """The rooms the LiveKit server has now (ListRooms, through the real client)."""
-        code = (
-            "import asyncio\nfrom livekit import api\n"
-            "async def main():\n"
-            "    async with api.LiveKitAPI() as lk:\n"
-            "        rooms = await lk.room.list_rooms(api.ListRoomsRequest())\n"
-            "        print('\\n'.join(r.name for r in rooms.rooms))\n"
-            "asyncio.run(main())\n"
-        )
-        done = self.rig.run([str(VENV / "python"), "-c", code], env=self.env, timeout=30)
-        assert done.returncode == 0, done.stderr
-        return done.stdout.split()
-
-    def wait_room_gone(self, room: str, timeout: float = 15) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if room not in self.rooms():
-                return
-            time.sleep(0.5)
-        raise AssertionError(f"room {room} still exists after {timeout} s")
-
-    def tail(self, lines: int = 60) -> str:
-        return "\n".join(self.worker.text().splitlines()[-lines:])
-
-    def worker_log_since(self, offset: int) -> str:
-        return self.worker.text()[offset:]
-
-
-def _script() -> dict[str, Any]:
-    return {
-        "phrases": [phrase(line) for line in LINES.values()],
-        "llm": [
-            {"user": "hello", "say": OPENING},
-            {"user": "speaking", "say": ASK},
-            {"user": "make it", "tool": "confirm_appointment", "args": {}},
-            {"tool_result": "confirm_appointment", "say": CONFIRMED},
-            {"user": "goodbye", "tool": "end_call", "args": {"reason": "completed"}},
-            {"tool_result": "end_call", "say": GOODBYE},
-            {"instructions": "", "say": OPENING},
-        ],
-        "fallback": "Sorry, I didn't catch that. Could you say it again?",
-    }
 
 
 @pytest.fixture(scope="session")
@@ -229,12 +103,12 @@ def world(rig: Rig) -> Iterator[World]:
     env["SIP_OUTBOUND_TRUNK_ID"] = trunk.stdout.strip()
 
     script = work / "script.json"
-    script.write_text(json.dumps(_script()))
+    script.write_text(json.dumps(provider_script()))
     world.providers = rig.spawn(
         "providers",
         [
             str(VENV / "python"),
-            str(Path(__file__).parent / "providers.py"),
+            str(HERE / "providers.py"),
             *("--port", str(PROVIDERS_PORT), "--script", str(script)),
             *("--log", str(work / "providers.jsonl")),
         ],
@@ -250,45 +124,6 @@ def world(rig: Rig) -> Iterator[World]:
     yield world
     world.worker.stop(timeout=20)
     world.providers.stop()
-
-
-@dataclass
-class PhoneRun:
-    proc: Proc
-    events_path: Path
-    record_path: Path
-
-    def events(self) -> list[dict[str, Any]]:
-        if not self.events_path.exists():
-            return []
-        return [json.loads(line) for line in self.events_path.read_text().splitlines() if line]
-
-    def names(self) -> list[str]:
-        return [e["event"] for e in self.events()]
-
-    def first(self, name: str) -> dict[str, Any]:
-        for event in self.events():
-            if event["event"] == name:
-                return event
-        raise AssertionError(f"the phone never logged {name!r}: {self.names()}")
-
-    def wait_event(self, name: str, timeout: float) -> dict[str, Any]:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            for event in self.events():
-                if event["event"] == name:
-                    return event
-            time.sleep(0.2)
-        raise AssertionError(f"the phone never logged {name!r} in {timeout} s: {self.names()}")
-
-    def stop(self) -> None:
-        self.proc.stop()
-
-    def recording(self) -> tuple[bytes, float]:
-        """What the phone heard (16-bit mono, 8 kHz) and the time its first sample arrived."""
-        started = self.first("recording")["started"]
-        with wave.open(str(self.record_path)) as w:
-            return w.readframes(w.getnframes()), float(started)
 
 
 @pytest.fixture
@@ -309,7 +144,7 @@ def phone(world: World, request: pytest.FixtureRequest) -> Iterator[Any]:
         cert, key = world.rig.phone_cert
         argv = [
             str(VENV / "python"),
-            str(Path(__file__).parent / "phone.py"),
+            str(HERE / "phone.py"),
             "--ip",
             RIG_IP,
             "--port",
@@ -344,14 +179,3 @@ def phone(world: World, request: pytest.FixtureRequest) -> Iterator[Any]:
     yield start
     for run in runs:
         run.stop()
-
-
-def place_call(world: World, appointment: Appointment, *extra: str) -> str:
-    """``outbound-caller call`` for ``appointment``; returns the room."""
-    done = world.operator(
-        "call", appointment.phone, "--appointment-id", str(appointment.id), *extra
-    )
-    assert done.returncode == 0, done.stderr
-    match = re.search(r"room (call-[\w-]+)", done.stdout + done.stderr)
-    assert match, done.stdout + done.stderr
-    return match.group(1)

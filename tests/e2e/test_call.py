@@ -6,9 +6,9 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from hearing import Utterance, utterances, words
 
-from conftest import (
+from e2e.hearing import Utterance, utterances, words
+from e2e.world import (
     ASK,
     CONFIRMED,
     GOODBYE,
@@ -55,7 +55,7 @@ def test_an_answered_call_confirms_the_appointment_and_hangs_up(world: World, ph
     assert "bye sent" not in names
 
     row = world.call_row(room)
-    assert row["status"] == "answered"
+    assert (row["status"], row["sip_code"]) == ("answered", 200)
     assert row["hangup_reason"] == "completed"
     assert row["duration_s"]
     assert row["duration_s"] > 5
@@ -89,7 +89,7 @@ def test_a_silent_callee_hears_the_opening_only_after_the_greeting_delay(
     handset.wait_event("disconnected", timeout=90)
     answered = handset.first("answered")["t"]
     row = world.call_row(room)
-    assert row["status"] == "answered"
+    assert (row["status"], row["sip_code"]) == ("answered", 200)
     assert row["hangup_reason"] == "completed"
     handset.stop()
     speech = heard(handset, appointment.patient)

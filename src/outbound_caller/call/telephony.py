@@ -99,7 +99,7 @@ class Telephony:
             return DialResult(CallStatus.NO_ANSWER, detail="no answer before the dial timed out")
         except aiohttp.ClientError as exc:
             return DialResult(CallStatus.FAILED, detail=f"LiveKit unreachable: {exc}")
-        return DialResult(CallStatus.ANSWERED)
+        return DialResult(CallStatus.ANSWERED, 200, "OK")  # the callee's 200 OK to the INVITE
 
     async def transfer(self, to_number: str) -> None:
         """Cold-transfer the callee to ``to_number`` (E.164), as ``tel:+...``."""

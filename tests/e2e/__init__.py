@@ -1,0 +1,1 @@
+"""Whole calls through the real LiveKit stack (see conftest.py)."""
