@@ -40,12 +40,12 @@ def test_overrides_are_applied_and_numbers_normalised() -> None:
             "STT_MODEL": "nova-3",
             "TURN_DETECTION": "v1-mini",
             "RINGING_TIMEOUT": "45",
-            "MAX_CALL_DURATION": "1200",
+            "MAX_CALL_DURATION": "900",
             "PRACTICE_CALLBACK_NUMBER": "+1 (415) 555-0100",
         }
     )
     assert (s.llm_model, s.stt_model, s.turn_detection) == ("gpt-4o-mini", "nova-3", "v1-mini")
-    assert (s.ringing_timeout, s.max_call_duration) == (45, 1200)
+    assert (s.ringing_timeout, s.max_call_duration) == (45, 900)
     assert s.practice_callback_number == "+14155550100"
 
 
@@ -89,7 +89,10 @@ BAD = [
     ("TURN_DETECTION", "multilingual", "TURN_DETECTION"),
     ("RINGING_TIMEOUT", "soon", "valid integer"),
     ("RINGING_TIMEOUT", "2", "greater than or equal to 5"),
-    ("RINGING_TIMEOUT", "600", "less than or equal to 120"),
+    # livekit-server ends a wait-until-answered dial after 80 s, joining and INVITE included
+    ("RINGING_TIMEOUT", "75", "less than or equal to 70"),
+    # a stopping worker lets calls in progress run for 15 minutes, no longer
+    ("MAX_CALL_DURATION", "1200", "less than or equal to 900"),
     ("MAX_CALL_DURATION", "10", "greater than or equal to 60"),
     ("MAX_CALL_DURATION", "1.5h", "valid integer"),
     ("GREETING_DELAY", "-1", "greater than or equal to 0.5"),

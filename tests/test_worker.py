@@ -164,3 +164,44 @@ async def test_bad_metadata_ends_the_job_without_dialing(
     assert "555012" not in error.getMessage()
     assert error.job_id == "AJ_bad1"
     assert error.room == "r1"
+
+
+async def test_the_outcome_is_saved_and_the_clients_closed_whatever_fails_at_the_end(
+    start_call: StartCall, livekit_server: LiveKitStub, tmp_path: Path
+) -> None:
+    from livekit import api
+
+    from livekit_stub import API_KEY, API_SECRET, Fail
+    from outbound_caller.dispatch import DispatchMetadata
+    from outbound_caller.store.appointments import Store
+    from outbound_caller.store.calls import list_calls
+    from outbound_caller.worker import finish_call
+
+    store = Store(f"sqlite+aiosqlite:///{tmp_path / 'calls.db'}", now=lambda: NOW)
+    await store.upgrade()
+    control = api.LiveKitAPI(url=livekit_server.url, api_key=API_KEY, api_secret=API_SECRET)
+    livekit_server.behaviour["DeleteRoom"] = Fail("internal", "the server is down", 500)
+    live = await start_call([])
+    await live.call.place(PATIENT_PHONE)
+
+    def broken_transcript() -> None:
+        raise ValueError("the history could not be serialised")
+
+    await finish_call(
+        "room closed",
+        call=live.call,
+        control=control,
+        store=store,
+        room="room-end",
+        meta=DispatchMetadata(phone_number=PATIENT_PHONE),
+        transcript=broken_transcript,
+        extra={},
+    )
+
+    reopened = Store(f"sqlite+aiosqlite:///{tmp_path / 'calls.db'}", now=lambda: NOW)
+    try:
+        [row] = await list_calls(reopened)
+    finally:
+        await reopened.close()
+    assert (row.room, row.status) == ("room-end", "answered")
+    assert control._session is None or control._session.closed

@@ -38,8 +38,8 @@ HINTS: dict[str, str] = {
     "TTS_MODEL": "a Cartesia model name, e.g. sonic-3",
     "TTS_VOICE": "a Cartesia voice id (leave unset for the default voice)",
     "TURN_DETECTION": "one of: english, v1-mini, vad",
-    "RINGING_TIMEOUT": "seconds to let the phone ring, a whole number from 5 to 120",
-    "MAX_CALL_DURATION": "longest call in seconds, a whole number from 60 to 7200",
+    "RINGING_TIMEOUT": "seconds to let the phone ring, 5 to 70 (LiveKit allows a dial 80 s)",
+    "MAX_CALL_DURATION": "longest call in seconds, 60 to 900 (a stopping worker waits 15 min)",
     "GREETING_DELAY": "seconds of silence after the answer before the agent opens, 0.5 to 10",
     "ALLOW_INSECURE_TRUNK": "true only to dial over a trunk without TLS or credentials",
     "VOICEMAIL_POLICY": "hangup (default) or message: leave the practice's name and number",
@@ -96,8 +96,10 @@ class Settings(BaseModel):
     tts_voice: str | None = Field(alias="TTS_VOICE", default=None)
     turn_detection: TurnDetection = Field(alias="TURN_DETECTION", default="english")
 
-    ringing_timeout: int = Field(alias="RINGING_TIMEOUT", default=30, ge=5, le=120)
-    max_call_duration: int = Field(alias="MAX_CALL_DURATION", default=600, ge=60, le=7200)
+    # livekit-server ends a wait-until-answered dial after 80 s in all, joining and INVITE
+    # included; a stopping worker lets calls in progress run for DRAIN_TIMEOUT_S (900 s)
+    ringing_timeout: int = Field(alias="RINGING_TIMEOUT", default=30, ge=5, le=70)
+    max_call_duration: int = Field(alias="MAX_CALL_DURATION", default=600, ge=60, le=900)
     greeting_delay: float = Field(alias="GREETING_DELAY", default=2.0, ge=0.5, le=10.0)
     allow_insecure_trunk: bool = Field(alias="ALLOW_INSECURE_TRUNK", default=False)
     voicemail_policy: Literal["hangup", "message"] = Field(

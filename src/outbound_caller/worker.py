@@ -10,12 +10,13 @@ import logging
 import os
 import sys
 import warnings
-from collections.abc import MutableMapping, Sequence
+from collections.abc import Awaitable, Callable, MutableMapping, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from livekit.agents import AgentServer, JobContext, JobProcess, cli
+from livekit import api
+from livekit.agents import AgentServer, AgentSession, JobContext, JobProcess, cli
 
 from .call.agent import (
     CallState,
@@ -35,7 +36,7 @@ from .call.pipeline import (
     register_english_runner,
     session_start_options,
 )
-from .call.telephony import Telephony
+from .call.telephony import Telephony, call_control_api
 from .call.transcripts import write_transcript
 from .call.voicemail import Action, voicemail_message
 from .config import ENV_FILE, Settings, load_settings, read_env_file
@@ -118,8 +119,14 @@ async def entrypoint(ctx: JobContext) -> None:
         return
 
     record = CallRecord(started_at=now_utc())
+    # our own client for the call's control, not ctx.api: it must never retry a dial
+    control = call_control_api(
+        url=settings.livekit_url,
+        api_key=settings.livekit_api_key,
+        api_secret=settings.livekit_api_secret.get_secret_value(),
+    )
     telephony = Telephony(
-        ctx.api,
+        control,
         room_name=ctx.job.room.name,
         trunk_id=settings.sip_outbound_trunk_id or "",
         ringing_timeout=settings.ringing_timeout,
@@ -144,24 +151,16 @@ async def entrypoint(ctx: JobContext) -> None:
     session.userdata = state
 
     async def _on_shutdown(reason: str) -> None:
-        await call.hang_up(f"job shutdown: {reason}")
-        if settings.transcript_dir is not None:
-            keep = timedelta(days=settings.transcript_retention_days)
-            try:
-                write_transcript(
-                    settings.transcript_dir,
-                    room=ctx.job.room.name,
-                    started_at=record.started_at,
-                    outcome=record.status.value,
-                    history=session.history,
-                    keep=keep,
-                    now=now_utc(),
-                )
-            except OSError as exc:
-                logger.error("could not write the transcript: %s", exc, extra=extra)
-        if store is not None:
-            await save_outcome(store, ctx.job.room.name, meta, record, extra)
-            await store.close()
+        await finish_call(
+            reason,
+            call=call,
+            control=control,
+            store=store,
+            room=ctx.job.room.name,
+            meta=meta,
+            transcript=lambda: _save_transcript(settings, ctx.job.room.name, record, session),
+            extra=extra,
+        )
 
     ctx.add_shutdown_callback(_on_shutdown)
     session.on("close", lambda ev: ctx.shutdown(reason=f"session closed: {ev.reason}"))
@@ -204,6 +203,56 @@ async def entrypoint(ctx: JobContext) -> None:
         await call.greet_when_ready(
             delay=0.2 if silent_line else settings.greeting_delay, opening=build_opening(state)
         )
+
+
+def _save_transcript(
+    settings: Settings, room: str, record: CallRecord, session: AgentSession[Any]
+) -> None:
+    if settings.transcript_dir is None:
+        return
+    write_transcript(
+        settings.transcript_dir,
+        room=room,
+        started_at=record.started_at,
+        outcome=record.status.value,
+        history=session.history,
+        keep=timedelta(days=settings.transcript_retention_days),
+        now=now_utc(),
+    )
+
+
+async def finish_call(
+    reason: str,
+    *,
+    call: Call,
+    control: api.LiveKitAPI,
+    store: Store | None,
+    room: str,
+    meta: DispatchMetadata,
+    transcript: Callable[[], None],
+    extra: dict[str, Any],
+) -> None:
+    """The job's last steps: hang up, save the outcome, write the transcript, close the
+    clients. Each step runs whatever happened in the ones before it: every call's outcome
+    is saved even when the transcript or the hang-up fails."""
+    steps: list[tuple[str, Callable[[], Awaitable[None]]]] = [
+        ("hang up", lambda: call.hang_up(f"job shutdown: {reason}")),
+    ]
+    if store is not None:
+        steps.append(
+            ("save the outcome", lambda: save_outcome(store, room, meta, call.record, extra))
+        )
+    steps.append(("write the transcript", lambda: asyncio.to_thread(transcript)))
+    try:
+        for what, step in steps:
+            try:
+                await step()
+            except Exception:  # one failed step must not cost the others; it is logged
+                logger.exception("could not %s", what, extra=extra)
+    finally:
+        if store is not None:
+            await store.close()
+        await control.aclose()
 
 
 class _DropDeprecationNotices(logging.Filter):

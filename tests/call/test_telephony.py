@@ -7,12 +7,21 @@ from dataclasses import dataclass
 import pytest
 from livekit import api, rtc
 from livekit.agents import AgentSession
+from livekit.api import _failover as failover
 
 from conftest import NOW, PATIENT_PHONE, ROOM, TRUNK, StartCall
 from helpers import eventually
-from livekit_stub import API_KEY, Fail, Hang, LiveKitStub, ringing_timeout, sip_failure
+from livekit_stub import (
+    API_KEY,
+    API_SECRET,
+    Fail,
+    Hang,
+    LiveKitStub,
+    ringing_timeout,
+    sip_failure,
+)
 from outbound_caller.call.line import Call
-from outbound_caller.call.telephony import Telephony
+from outbound_caller.call.telephony import Telephony, call_control_api
 from outbound_caller.cli.scripted import Rule, Turn
 from outbound_caller.outcome import CallRecord, CallStatus
 
@@ -107,13 +116,52 @@ async def test_a_dial_the_server_refuses_without_a_sip_response_is_a_failure(
     assert "TLS handshake failed" in result.detail
 
 
-async def test_a_dial_that_outlasts_the_client_timeout_is_no_answer(
+async def test_an_answer_later_than_the_ringing_timeout_is_still_answered(
+    livekit_server: LiveKitStub,
+) -> None:
+    # the server starts the ring clock only once the SIP leg has joined the room, so its
+    # answer can come well after ringing_timeout; the client must not give up first
+    livekit_server.behaviour["CreateSIPParticipant"] = Hang(seconds=4)
+    lkapi = call_control_api(url=livekit_server.url, api_key=API_KEY, api_secret=API_SECRET)
+    try:
+        telephony = Telephony(
+            lkapi, room_name=ROOM, trunk_id=TRUNK, ringing_timeout=1, max_call_duration=60
+        )
+        result = await telephony.dial(PATIENT_PHONE)
+    finally:
+        await lkapi.aclose()
+    assert result.status is CallStatus.ANSWERED
+
+
+async def test_a_dial_that_hits_a_server_error_is_placed_once(
+    livekit_server: LiveKitStub, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # on a LiveKit Cloud host the SDK retries a 5xx up to 3 times: the phone would ring again
+    monkeypatch.setattr(failover, "is_cloud", lambda host: True)
+    livekit_server.behaviour["CreateSIPParticipant"] = Fail("internal", "boom", 500)
+    lkapi = call_control_api(url=livekit_server.url, api_key=API_KEY, api_secret=API_SECRET)
+    try:
+        telephony = Telephony(
+            lkapi, room_name=ROOM, trunk_id=TRUNK, ringing_timeout=20, max_call_duration=60
+        )
+        result = await telephony.dial(PATIENT_PHONE)
+    finally:
+        await lkapi.aclose()
+    assert result.status is CallStatus.FAILED
+    assert len(livekit_server.calls("CreateSIPParticipant")) == 1
+
+
+async def test_a_dial_the_server_never_answers_ends_as_no_answer(
     lkapi: api.LiveKitAPI, livekit_server: LiveKitStub
 ) -> None:
     livekit_server.behaviour["CreateSIPParticipant"] = Hang(seconds=10)
-    # ringing_timeout 0 → the client gives up after its 2 s margin
     telephony = Telephony(
-        lkapi, room_name=ROOM, trunk_id=TRUNK, ringing_timeout=0, max_call_duration=60
+        lkapi,
+        room_name=ROOM,
+        trunk_id=TRUNK,
+        ringing_timeout=0,
+        max_call_duration=60,
+        dial_timeout=2,  # in production: the server's own 80 s cap plus a margin
     )
     record = CallRecord(started_at=NOW)
     async with AgentSession() as session:

@@ -21,6 +21,27 @@ from ..phone import mask
 logger = logging.getLogger(__name__)
 
 CALLEE_IDENTITY = "callee"
+# livekit-server gives a wait-until-answered CreateSIPParticipant at most 80 s in all (join
+# the room, INVITE, ring), so RINGING_TIMEOUT stays below it and the client waits it out:
+# a client that gave up first would report no answer while the patient's phone still rings.
+SERVER_DIAL_CAP_S = 80
+DIAL_TIMEOUT_S = SERVER_DIAL_CAP_S + 10
+# delete_room and the other short requests; the framework gives shutdown callbacks ~10 s
+REQUEST_TIMEOUT_S = 5.0
+
+
+def call_control_api(*, url: str, api_key: str, api_secret: str) -> api.LiveKitAPI:
+    """The client a call dials, transfers and hangs up with. It never retries: the SDK's
+    failover (on LiveKit Cloud hosts) would repeat a CreateSIPParticipant that timed out or
+    hit a 5xx, ringing the patient a second time, and the retry's duplicate identity drops
+    the first leg."""
+    return api.LiveKitAPI(
+        url=url,
+        api_key=api_key,
+        api_secret=api_secret,
+        timeout=aiohttp.ClientTimeout(total=REQUEST_TIMEOUT_S),
+        failover=False,
+    )
 
 
 @dataclass(frozen=True)
@@ -60,8 +81,10 @@ class Telephony:
         max_call_duration: int,
         identity: str = CALLEE_IDENTITY,
         log_extra: dict[str, Any] | None = None,
+        dial_timeout: float = DIAL_TIMEOUT_S,
     ) -> None:
         self._api = lkapi
+        self._dial_timeout = dial_timeout
         self.room_name = room_name
         self.trunk_id = trunk_id
         self.identity = identity
@@ -86,7 +109,9 @@ class Telephony:
         a failed call: the result says how it ended."""
         logger.info("dialing", extra={**self._extra, "phone": mask(phone_number)})
         try:
-            await self._api.sip.create_sip_participant(self.dial_request(phone_number))
+            await self._api.sip.create_sip_participant(
+                self.dial_request(phone_number), timeout=self._dial_timeout
+            )
         except api.SipCallError as exc:
             if exc.sip_status_code is not None:
                 return DialResult(
