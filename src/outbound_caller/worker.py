@@ -38,7 +38,7 @@ from .call.pipeline import (
 )
 from .call.telephony import Telephony, call_control_api
 from .call.transcripts import write_transcript
-from .call.voicemail import Action, voicemail_message
+from .call.voicemail import Action, opening_delay, voicemail_message
 from .config import ENV_FILE, Settings, load_settings, read_env_file
 from .dispatch import AGENT_NAME, DispatchMetadata, parse_metadata
 from .errors import (
@@ -199,9 +199,8 @@ async def entrypoint(ctx: JobContext) -> None:
     )
     action = await call.apply_verdict(verdict, policy=settings.voicemail_policy, message=message)
     if action is Action.CONVERSE:
-        silent_line = verdict is not None and verdict.speech_duration == 0
         await call.greet_when_ready(
-            delay=0.2 if silent_line else settings.greeting_delay, opening=build_opening(state)
+            delay=opening_delay(verdict, settings.greeting_delay), opening=build_opening(state)
         )
 
 

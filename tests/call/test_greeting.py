@@ -75,3 +75,14 @@ async def test_no_word_is_spoken_when_the_call_is_not_answered(
     assert not result.answered
     assert live.llm.inputs == []
     assert live.session.history.messages() == []
+
+
+async def test_nothing_is_said_once_the_callee_has_hung_up(start_call: StartCall) -> None:
+    live = await start_call([OPENING])
+    await live.call.place(PATIENT_PHONE)
+    live.call.hang_up_soon("callee left")  # the leg left during the greeting delay
+
+    opening = await live.call.greet_when_ready(delay=0.05, opening=build_opening(live.state))
+
+    assert opening is None
+    assert live.llm.inputs == []

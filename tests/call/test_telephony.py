@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
+from types import SimpleNamespace
 
 import pytest
 from livekit import api, rtc
@@ -272,3 +274,26 @@ async def test_hanging_up_twice_deletes_the_room_once(
     await live.call.hang_up("job shutdown")
     assert len(livekit_server.calls("DeleteRoom")) == 1
     assert live.state.record.hangup_reason == "completed"
+
+
+async def test_a_rejected_leg_leaving_before_the_dial_error_leaves_the_outcome_to_the_dial(
+    start_call: StartCall, livekit_server: LiveKitStub, caplog: pytest.LogCaptureFixture
+) -> None:
+    # livekit-sip removes a rejected leg (USER_REJECTED) before the RPC error arrives
+    live = await start_call([])
+    room: rtc.EventEmitter[str] = rtc.EventEmitter()
+    live.call.watch_callee(room)
+    leg = SimpleNamespace(identity="callee", disconnect_reason=rtc.DisconnectReason.USER_REJECTED)
+
+    def reject(_: object) -> Fail:
+        room.emit("participant_disconnected", leg)
+        return sip_failure(486, "Busy Here")
+
+    livekit_server.behaviour["CreateSIPParticipant"] = reject
+    with caplog.at_level(logging.INFO, logger="outbound_caller"):
+        result = await live.call.place(PATIENT_PHONE)
+
+    assert result.status is CallStatus.BUSY
+    assert (live.state.record.status, live.state.record.hangup_reason) == (CallStatus.BUSY, "busy")
+    [ended] = [r for r in caplog.records if r.getMessage() == "call ended"]
+    assert (ended.outcome, ended.hangup_reason, ended.sip_code) == ("busy", "busy", 486)  # type: ignore[attr-defined]

@@ -8,7 +8,13 @@ from livekit.agents import AgentSession, AMDCategory, AMDPredictionEvent
 from conftest import PATIENT_PHONE, ROOM, StartCall
 from livekit_stub import LiveKitStub
 from outbound_caller.call.pipeline import build_amd
-from outbound_caller.call.voicemail import DETECTION, Action, action_for, voicemail_message
+from outbound_caller.call.voicemail import (
+    DETECTION,
+    Action,
+    action_for,
+    opening_delay,
+    voicemail_message,
+)
 from outbound_caller.config import load_settings
 from outbound_caller.outcome import CallStatus
 from test_config import GOOD
@@ -99,3 +105,26 @@ async def test_the_detector_is_built_with_the_tuned_settings(start_call: StartCa
     assert detector._opts["no_speech_threshold"] == DETECTION["no_speech_threshold"] == 3.0
     assert detector._opts["timeout"] == 8.0
     assert detector._participant_identity == "callee"
+
+
+@pytest.mark.parametrize(
+    ("reason", "speech", "delay"),
+    [
+        ("no_speech_timeout", 0.0, 0.2),  # the detector already waited out a silent line
+        ("participant_missing", 0.0, 2.0),  # the callee's audio never arrived: no shortcut
+        ("short_greeting", 0.4, 2.0),
+        ("llm", 1.5, 2.0),
+    ],
+)
+def test_only_a_silent_line_shortens_the_wait_before_the_opening(
+    reason: str, speech: float, delay: float
+) -> None:
+    verdict = AMDPredictionEvent(
+        speech_duration=speech,
+        category=AMDCategory.UNCERTAIN,
+        reason=reason,
+        transcript="",
+        delay=0.0,
+    )
+    assert opening_delay(verdict, 2.0) == delay
+    assert opening_delay(None, 2.0) == 2.0

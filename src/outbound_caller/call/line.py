@@ -47,6 +47,10 @@ class Call:
         self._now = now
         self._extra = log_extra or {}
         self._hangup: asyncio.Task[None] | None = None
+        # While the dial is in flight its own result decides the outcome: a rejected leg
+        # leaves the room (USER_REJECTED, USER_UNAVAILABLE) before the RPC error arrives.
+        self._dialing = False
+        self._left_while_dialing: str | None = None
         # Anything the callee says from the moment the leg joins counts as speaking first.
         self._callee_spoke = asyncio.Event()
         session.on("user_state_changed", self._heard_callee)
@@ -55,14 +59,25 @@ class Call:
     def _log(self, message: str, level: int = logging.INFO, **fields: Any) -> None:
         logger.log(level, message, extra={**self._extra, **fields})
 
+    @property
+    def ended(self) -> bool:
+        """True once the call is hanging up: nothing more is said on it."""
+        return self._hangup is not None
+
     async def place(self, phone_number: str) -> DialResult:
         """Dial; on failure the outcome is recorded and the room deleted."""
-        result = await self._telephony.dial(phone_number)
+        self._dialing = True
+        try:
+            result = await self._telephony.dial(phone_number)
+        finally:
+            self._dialing = False
         self.record.sip_code, self.record.sip_status = result.sip_code, result.sip_status
         if result.answered:
             self.record.status = CallStatus.ANSWERED
             self.record.answered_at = self._now()
             self._log("answered", phone=mask(phone_number))
+            if self._left_while_dialing is not None:  # answered, then gone at once
+                self._callee_gone(self._left_while_dialing)
             return result
         self.record.status = result.status
         self._log(
@@ -110,6 +125,8 @@ class Call:
             return None
         except TimeoutError:
             pass
+        if self.ended:  # the callee hung up while we waited
+            return None
         self._log("callee silent, opening the call", delay_s=delay)
         return self._session.generate_reply(instructions=opening)
 
@@ -122,6 +139,8 @@ class Call:
         checking = False
 
         def _give_up() -> None:
+            if self.ended:
+                return
             self._log("line still silent, ending the call")
             handle = self._session.generate_reply(instructions=goodbye)
             handle.add_done_callback(lambda _: self.hang_up_soon("silence"))
@@ -136,7 +155,7 @@ class Call:
                 checking = False
                 while timers:
                     timers.pop().cancel()
-            elif ev.new_state == "away" and not checking:
+            elif ev.new_state == "away" and not checking and not self.ended:
                 checking = True
                 self._log("line silent, checking in")
                 self._session.generate_reply(instructions=check_in).add_done_callback(_checked_in)
@@ -152,11 +171,17 @@ class Call:
             code = participant.disconnect_reason
             reason = rtc.DisconnectReason.Name(code) if code is not None else "UNKNOWN_REASON"
             self._log("callee left", reason=reason)
-            if self.record.hangup_reason is None:
-                self.record.hangup_reason = f"callee left ({reason})"
-            self.hang_up_soon("callee left")
+            if self._dialing:
+                self._left_while_dialing = reason
+                return
+            self._callee_gone(reason)
 
         room.on("participant_disconnected", _gone)
+
+    def _callee_gone(self, reason: str) -> None:
+        if self.record.hangup_reason is None:
+            self.record.hangup_reason = f"callee left ({reason})"
+        self.hang_up_soon("callee left")
 
     async def transfer(self, to_number: str) -> None:
         await self._telephony.transfer(to_number)

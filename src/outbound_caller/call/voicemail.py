@@ -13,7 +13,7 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Literal
 
-from livekit.agents import AMDCategory
+from livekit.agents import AMDCategory, AMDPredictionEvent
 from livekit.agents.voice.amd.detector import DetectionOptions
 
 from . import prompts
@@ -44,6 +44,21 @@ def action_for(category: AMDCategory | None, policy: VoicemailPolicy) -> Action:
     if category == AMDCategory.MACHINE_VM and policy == "message":
         return Action.LEAVE_MESSAGE
     return Action.HANG_UP
+
+
+SILENT_LINE_OPENING_S = 0.2
+
+
+def opening_delay(verdict: AMDPredictionEvent | None, greeting_delay: float) -> float:
+    """How long to wait for the callee to speak before the agent opens the call.
+
+    Only a verdict the detector reached because nothing was said (``no_speech_timeout``)
+    means the line was already silent for ``NO_SPEECH_SECONDS``: open almost at once. Every
+    other verdict gets the full greeting delay, including ``participant_missing`` (the
+    callee's audio never arrived), which also has no speech but heard nothing at all."""
+    if verdict is not None and verdict.reason == "no_speech_timeout":
+        return SILENT_LINE_OPENING_S
+    return greeting_delay
 
 
 def voicemail_message(*, practice_name: str, callback_number: str) -> str:
