@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import subprocess
 import sys
 from pathlib import Path
 from types import SimpleNamespace
@@ -205,3 +206,42 @@ async def test_the_outcome_is_saved_and_the_clients_closed_whatever_fails_at_the
         await reopened.close()
     assert (row.room, row.status) == ("room-end", "answered")
     assert control._session is None or control._session.closed
+
+
+def test_console_mode_gives_the_agent_a_valid_pretend_patient() -> None:
+    from outbound_caller.worker import console_metadata
+
+    meta = parse_metadata(console_metadata(load_settings(GOOD)))
+    assert meta.patient_name == "Alex Morgan"
+    assert meta.appointment_time is not None
+    assert meta.appointment_time.tzinfo is not None
+
+
+def test_console_mode_without_audio_says_so_in_one_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setitem(sys.modules, "sounddevice", None)  # as if PortAudio were missing
+    code = main(["console"], environ={**GOOD, "TURN_DETECTION": "vad"})
+    err = capsys.readouterr().err
+    assert code == 2
+    assert "console mode needs PortAudio" in err
+    assert "Traceback" not in err
+
+
+def test_the_vad_loads_in_the_thread_console_mode_prewarms_in() -> None:
+    # console mode runs the prewarm in a worker thread; plugins register on the main thread
+    code = (
+        "import threading\n"
+        "from outbound_caller.call.pipeline import load_vad\n"
+        "errors = []\n"
+        "def run():\n"
+        "    try:\n"
+        "        load_vad()\n"
+        "    except Exception as exc:\n"
+        "        errors.append(repr(exc))\n"
+        "t = threading.Thread(target=run); t.start(); t.join()\n"
+        "print(errors or 'ok')\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert done.stdout.strip() == "ok", done.stdout + done.stderr

@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import asyncio
+import importlib
 import logging
 import os
 import sys
@@ -84,7 +85,7 @@ def console_metadata(settings: Settings) -> str:
     return DispatchMetadata(
         phone_number=settings.practice_callback_number,
         patient_name="Alex Morgan",
-        appointment_time=tomorrow,
+        appointment_time=tomorrow.isoformat(),
     ).model_dump_json()
 
 
@@ -336,6 +337,18 @@ def check_store(env: MutableMapping[str, str]) -> str | None:
     return None
 
 
+def console_audio_problem() -> str | None:
+    """Console mode talks through this machine's microphone and speakers (PortAudio)."""
+    try:
+        importlib.import_module("sounddevice")  # loads PortAudio, or raises OSError
+    except (ImportError, OSError):
+        return (
+            "console mode needs PortAudio and an audio device (on Debian: apt-get install "
+            "libportaudio2); to test without one, see `outbound-caller demo`"
+        )
+    return None
+
+
 def _fail(message: str) -> int:
     print(f"outbound-caller: {message}", file=sys.stderr)
     return 2
@@ -370,6 +383,8 @@ def main(argv: Sequence[str] | None = None, environ: MutableMapping[str, str] | 
                 asyncio.run(check_trunk_at_start(settings))
         except (StoreError, LiveKitError, TrunkRefused) as exc:
             return _fail(str(exc))
+        if command == "console" and (problem := console_audio_problem()):
+            return _fail(problem)
         if note:
             print(f"outbound-caller: {note}", file=sys.stderr)
         if settings.turn_detection == "english":

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import AsyncIterator
 from datetime import datetime
@@ -182,3 +183,18 @@ def test_start_up_stops_when_the_schema_is_not_migrated(
     (tmp_path / "outbound-caller.db").write_bytes(b"")
     assert main(["start"], environ={**GOOD, "TURN_DETECTION": "vad"}) == 2
     assert "run `outbound-caller db upgrade`" in capsys.readouterr().err
+
+
+async def test_no_log_line_at_any_level_carries_a_phone_number(
+    sqlite_store: Store, caplog: pytest.LogCaptureFixture
+) -> None:
+    from outbound_caller.store.calls import list_calls, record_placed
+
+    caplog.set_level(logging.DEBUG)  # what `agent.py dev` turns on for every logger
+    await record_placed(sqlite_store, room="room-log", phone="+14155550123", placed_at=NOW)
+    [row] = await list_calls(sqlite_store)
+    assert row.phone == "+14155550123"
+
+    text = "\n".join(r.getMessage() for r in caplog.records)
+    assert "+14155550123" not in text
+    assert "4155550123" not in text

@@ -15,7 +15,10 @@ from livekit.agents.voice.turn import (
     TurnDetectionMode,
     TurnHandlingOptions,
 )
-from livekit.plugins import cartesia, deepgram, noise_cancellation, openai
+
+# silero registers itself as a plugin on import, which must happen on the main thread: in
+# console mode the prewarm (load_vad) runs in a worker thread, so import it here, not there
+from livekit.plugins import cartesia, deepgram, noise_cancellation, openai, silero
 
 from ..config import Settings, TurnDetection
 from ..errors import ModelFilesMissing
@@ -100,8 +103,6 @@ PREEMPTIVE: PreemptiveGenerationOptions = {"enabled": True, "preemptive_tts": Tr
 
 def load_vad() -> vad.VAD:
     """Silero, with the tuned end-of-speech silence; loaded once per process."""
-    from livekit.plugins import silero
-
     return silero.VAD.load(min_silence_duration=VAD_MIN_SILENCE)
 
 

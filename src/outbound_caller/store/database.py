@@ -3,6 +3,7 @@ connections are set up."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -14,6 +15,11 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from ..errors import StoreError
 
 DEFAULT_SQLITE_FILE = "outbound-caller.db"
+
+# aiosqlite logs every statement at DEBUG with its parameters (phone numbers, names, dates
+# of birth), and dev mode turns DEBUG on for everything: keep its logger above that, as
+# SQLAlchemy does for its own.
+logging.getLogger("aiosqlite").setLevel(logging.INFO)
 
 
 def store_configured(env: Mapping[str, str]) -> bool:
