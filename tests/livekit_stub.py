@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Callable
+import inspect
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -124,7 +125,8 @@ class Hang:
     seconds: float
 
 
-Behaviour = Message | Fail | Hang | Callable[[Message], Message | Fail]
+Reply = Message | Fail
+Behaviour = Reply | Hang | Callable[[Message], Reply | Awaitable[Reply]]
 
 
 @dataclass
@@ -186,6 +188,8 @@ class LiveKitStub:
             behaviour = resp_cls()
         if callable(behaviour) and not isinstance(behaviour, Message):
             behaviour = behaviour(message)
+            if inspect.isawaitable(behaviour):  # a reply that takes its time
+                behaviour = await behaviour
         if isinstance(behaviour, Fail):
             return _error(behaviour)
         assert isinstance(behaviour, Message)

@@ -9,6 +9,7 @@ from types import SimpleNamespace
 import pytest
 from livekit import api, rtc
 from livekit.agents import AgentSession
+from livekit.agents.voice.events import CloseReason
 from livekit.api import _failover as failover
 
 from conftest import NOW, PATIENT_PHONE, ROOM, TRUNK, StartCall
@@ -24,7 +25,7 @@ from livekit_stub import (
 )
 from outbound_caller.call.line import Call
 from outbound_caller.call.telephony import Telephony, call_control_api
-from outbound_caller.cli.scripted import Rule, Turn
+from outbound_caller.cli.scripted import Rule, ToolCall, Turn
 from outbound_caller.outcome import CallRecord, CallStatus
 
 
@@ -297,3 +298,39 @@ async def test_a_rejected_leg_leaving_before_the_dial_error_leaves_the_outcome_t
     assert (live.state.record.status, live.state.record.hangup_reason) == (CallStatus.BUSY, "busy")
     [ended] = [r for r in caplog.records if r.getMessage() == "call ended"]
     assert (ended.outcome, ended.hangup_reason, ended.sip_code) == ("busy", "busy", 486)  # type: ignore[attr-defined]
+
+
+async def test_a_transfer_is_recorded_though_the_leg_leaves_before_the_request_returns(
+    start_call: StartCall, livekit_server: LiveKitStub, caplog: pytest.LogCaptureFixture
+) -> None:
+    # after the far end takes the REFER the SIP service drops the leg at once: the session
+    # closes and cancels the transfer_call tool before TransferSIPParticipant has returned
+    live = await start_call(
+        [
+            Rule(r"^yes, transfer", Turn("Transferring you now.", (ToolCall("transfer_call"),))),
+            Rule(r"^transfer_call ->", Turn("")),
+        ]
+    )
+    room: rtc.EventEmitter[str] = rtc.EventEmitter()
+    live.call.watch_callee(room)
+    await live.call.place(PATIENT_PHONE)
+    leg = SimpleNamespace(
+        identity="callee", disconnect_reason=rtc.DisconnectReason.CLIENT_INITIATED
+    )
+
+    async def accept(_: object) -> api.TransferSIPParticipantResponse:
+        room.emit("participant_disconnected", leg)
+        # what the room input does when the leg leaves (close_on_disconnect)
+        live.session._close_soon(reason=CloseReason.PARTICIPANT_DISCONNECTED)
+        await eventually(lambda: live.session._closing)  # the tool is being cancelled
+        return api.TransferSIPParticipantResponse()  # the service leaves every field empty
+
+    livekit_server.behaviour["TransferSIPParticipant"] = accept
+    with caplog.at_level(logging.INFO, logger="outbound_caller"):
+        await live.session.run(user_input="Yes, transfer me.")
+        await eventually(lambda: any(r.getMessage() == "call ended" for r in caplog.records))
+
+    assert live.state.record.transferred is True
+    assert live.state.record.hangup_reason == "transferred"
+    [ended] = [r for r in caplog.records if r.getMessage() == "call ended"]
+    assert (ended.transferred, ended.hangup_reason) == (True, "transferred")  # type: ignore[attr-defined]

@@ -317,8 +317,6 @@ class OutboundCaller(Agent):
                 "The transfer did not go through. Apologise, and offer to keep helping or to "
                 "have the office call back."
             ) from None
-        state.record.transferred = True
-        state.record.hangup_reason = "transferred"
         return "The call was transferred."
 
     @function_tool

@@ -28,6 +28,8 @@ from .voicemail import Action, VoicemailPolicy, action_for
 
 logger = logging.getLogger(__name__)
 
+TRANSFER_WAIT_S = 5.0
+
 
 class Call:
     """Controls one call. ``session`` is started by the caller before :meth:`place`."""
@@ -51,6 +53,10 @@ class Call:
         # leaves the room (USER_REJECTED, USER_UNAVAILABLE) before the RPC error arrives.
         self._dialing = False
         self._left_while_dialing: str | None = None
+        # A transfer in flight: the leg leaves the room as soon as the far end takes the
+        # REFER, closing the session and cancelling the tool that asked, so the request runs
+        # in its own task and records the outcome itself; hang-up waits for it.
+        self._transfer_task: asyncio.Task[None] | None = None
         # Anything the callee says from the moment the leg joins counts as speaking first.
         self._callee_spoke = asyncio.Event()
         session.on("user_state_changed", self._heard_callee)
@@ -184,7 +190,15 @@ class Call:
         self.hang_up_soon("callee left")
 
     async def transfer(self, to_number: str) -> None:
+        """SIP-transfer the callee; raises TransferFailed. The outcome records the transfer
+        even when the leg leaves (and the session closes) before the request returns."""
+        self._transfer_task = asyncio.create_task(self._transfer(to_number), name="transfer")
+        await asyncio.shield(self._transfer_task)
+
+    async def _transfer(self, to_number: str) -> None:
         await self._telephony.transfer(to_number)
+        self.record.transferred = True
+        self.record.hangup_reason = "transferred"
         self._log("transferred", transfer_to=mask(to_number))
 
     def hang_up_soon(self, reason: str) -> None:
@@ -201,6 +215,10 @@ class Call:
         if self.record.hangup_reason is None:
             self.record.hangup_reason = reason
         self._log("hanging up", reason=self.record.hangup_reason)
+        if self._transfer_task is not None and not self._transfer_task.done():
+            # its result decides the outcome; TRANSFER_WAIT_S bounds it within the ~10 s the
+            # framework gives the job's shutdown
+            await asyncio.wait([self._transfer_task], timeout=TRANSFER_WAIT_S)
         await self._telephony.delete_room()
         self._session.shutdown()
         # this task runs once per call, so the outcome is logged exactly once

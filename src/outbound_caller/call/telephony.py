@@ -135,10 +135,15 @@ class Telephony:
             play_dialtone=False,
         )
         try:
-            await self._api.sip.transfer_sip_participant(request)
+            response = await self._api.sip.transfer_sip_participant(request)
         except (TimeoutError, api.TwirpError, aiohttp.ClientError) as exc:
             logger.warning("transfer failed: %s", exc, extra=self._extra)
             raise TransferFailed(str(exc)) from exc
+        # a success carries no status today (livekit-sip leaves it empty): log what is there
+        logger.info(
+            "transfer accepted",
+            extra={**self._extra, "transfer_id": response.transfer_id or None},
+        )
 
     async def delete_room(self) -> None:
         """Hang up: deleting the room disconnects the SIP leg. A gone room is fine."""
