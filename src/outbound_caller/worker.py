@@ -39,7 +39,7 @@ from .call.pipeline import (
 )
 from .call.telephony import Telephony, call_control_api
 from .call.transcripts import write_transcript
-from .call.voicemail import Action, opening_delay, voicemail_message
+from .call.voicemail import VERDICT_WAIT_S, Action, opening_delay, voicemail_message
 from .config import ENV_FILE, Settings, load_settings, read_env_file
 from .dispatch import AGENT_NAME, DispatchMetadata, parse_metadata
 from .errors import (
@@ -62,7 +62,6 @@ WORKER_COMMANDS = {"dev", "start", "console", "connect"}
 DRAIN_TIMEOUT_S = 900  # a call in progress may take up to MAX_CALL_DURATION to finish
 # how a call ended -> why its number is never dialed again
 DNC_REASONS = {"do_not_call": "asked on a call", "wrong_number": "wrong number"}
-AMD_WAIT_S = 15.0  # the detector's own timeout is 8 s; this only guards against a hang
 
 
 def prewarm(proc: JobProcess) -> None:
@@ -191,8 +190,12 @@ async def entrypoint(ctx: JobContext) -> None:
             ctx.shutdown(reason=result.status.value)
             return
         try:
-            verdict = await asyncio.wait_for(detector.execute(), AMD_WAIT_S)
+            verdict = await asyncio.wait_for(
+                detector.execute(), VERDICT_WAIT_S[settings.voicemail_policy]
+            )
         except (TimeoutError, RuntimeError) as exc:
+            # the conversation goes on; the agent's detected_answering_machine tool is the
+            # second line against a greeting the detector did not settle
             logger.warning("no answering-machine verdict: %r", exc, extra=extra)
             verdict = None
     message = voicemail_message(

@@ -10,6 +10,7 @@ from livekit_stub import LiveKitStub
 from outbound_caller.call.pipeline import build_amd
 from outbound_caller.call.voicemail import (
     DETECTION,
+    VERDICT_WAIT_S,
     Action,
     action_for,
     opening_delay,
@@ -105,6 +106,23 @@ async def test_the_detector_is_built_with_the_tuned_settings(start_call: StartCa
     assert detector._opts["no_speech_threshold"] == DETECTION["no_speech_threshold"] == 3.0
     assert detector._opts["timeout"] == 8.0
     assert detector._participant_identity == "callee"
+
+
+@pytest.mark.parametrize(
+    ("policy", "waits", "wait_s"), [("hangup", False, 15.0), ("message", True, 60.0)]
+)
+async def test_the_verdict_wait_fits_the_voicemail_policy(
+    start_call: StartCall, policy: str, waits: bool, wait_s: float
+) -> None:
+    # hanging up needs no end of greeting: the detector's 8 s timeout is a hard cap, and the
+    # call waits a little longer than that; a message waits for the beep, so the detector
+    # hears the greeting out and the call waits up to a minute for it
+    live = await start_call([])
+    settings = load_settings({**GOOD, "VOICEMAIL_POLICY": policy})
+    detector = build_amd(live.session, settings, identity="callee")
+    assert detector._wait_until_finished is waits
+    assert VERDICT_WAIT_S[settings.voicemail_policy] == wait_s
+    assert wait_s > detector._opts["timeout"]
 
 
 @pytest.mark.parametrize(

@@ -23,7 +23,7 @@ from livekit.plugins import cartesia, deepgram, noise_cancellation, openai, sile
 from ..config import Settings, TurnDetection
 from ..errors import ModelFilesMissing
 from .agent import CallState
-from .voicemail import DETECTION
+from .voicemail import DETECTION, waits_for_greeting_end
 
 DOWNLOAD_COMMAND = ".venv/bin/python -m livekit.agents download-files"
 
@@ -136,6 +136,7 @@ def build_amd(session: AgentSession[CallState], settings: Settings, *, identity:
         participant_identity=identity,
         ivr_detection=False,  # an IVR menu is hung up on, not navigated
         detection_options=DETECTION,
+        wait_until_finished=waits_for_greeting_end(settings.voicemail_policy),
         suppress_compatibility_warning=True,
     )
 

@@ -30,6 +30,19 @@ DETECTION: DetectionOptions = {
 }
 
 
+# How long the call waits for the detector's verdict, by policy. Hanging up on machines
+# needs no end of greeting, so the detector's ``timeout`` is a hard cap (it emits whatever
+# it has at 8 s) and the wait only guards against a hang. Leaving a message must wait for
+# the beep: the detector listens to the whole greeting (``wait_until_finished``), so the
+# wait covers greetings of up to a minute.
+VERDICT_WAIT_S: dict[VoicemailPolicy, float] = {"hangup": 15.0, "message": 60.0}
+
+
+def waits_for_greeting_end(policy: VoicemailPolicy) -> bool:
+    """Whether the detector hears the greeting out before its verdict (``message`` only)."""
+    return policy == "message"
+
+
 class Action(StrEnum):
     CONVERSE = "converse"
     HANG_UP = "hang_up"
