@@ -19,6 +19,8 @@ class CallStatus(StrEnum):
     BUSY = "busy"
     DECLINED = "declined"
     FAILED = "failed"
+    # the trunk itself refused the call (credentials or TLS): no patient was rung
+    TRUNK_FAILED = "trunk_failed"
 
 
 def status_for_sip(code: int | None) -> CallStatus:

@@ -104,19 +104,32 @@ async def test_a_ringing_timeout_is_no_answer_not_a_failure(
     assert [r.room for r in livekit_server.calls("DeleteRoom")] == [ROOM]
 
 
-async def test_a_dial_the_server_refuses_without_a_sip_response_is_a_failure(
+async def test_a_trunk_that_refuses_our_credentials_is_a_trunk_failure(
     start_call: StartCall, livekit_server: LiveKitStub
 ) -> None:
+    # what livekit-sip answers when the trunk keeps challenging the digest (seen in tests/e2e)
     livekit_server.behaviour["CreateSIPParticipant"] = Fail(
-        "failed_precondition", "twirp error unknown: TLS handshake failed", 412
+        "failed_precondition", "twirp error unknown: max auth retry attempts reached", 412
     )
     live = await start_call([])
 
     result = await live.call.place(PATIENT_PHONE)
 
+    assert result.status is CallStatus.TRUNK_FAILED
+    assert live.state.record.status is CallStatus.TRUNK_FAILED
+    assert "max auth retry attempts" in (result.detail or "")
+
+
+async def test_any_other_refusal_without_a_sip_response_is_a_failure(
+    start_call: StartCall, livekit_server: LiveKitStub
+) -> None:
+    livekit_server.behaviour["CreateSIPParticipant"] = Fail("internal", "database down", 500)
+    live = await start_call([])
+
+    result = await live.call.place(PATIENT_PHONE)
+
     assert result.status is CallStatus.FAILED
-    assert result.detail
-    assert "TLS handshake failed" in result.detail
+    assert result.detail == "internal: database down"
 
 
 async def test_an_answer_later_than_the_ringing_timeout_is_still_answered(

@@ -350,3 +350,32 @@ async def test_numbers_that_must_not_be_called_again_go_on_the_list(
     await save_outcome(store, "r", DispatchMetadata(phone_number="+14155552999"), record, {})
     [entry] = await dnc_list(store)
     assert (entry.phone, entry.reason) == ("+14155552999", reason)
+
+
+async def test_a_trunk_that_refuses_calls_stops_the_campaign_until_resumed(store: Store) -> None:
+    ids = await make_practice(store)
+    world = World(store, MONDAY_9AM_NY.astimezone(UTC), duration=timedelta(seconds=5))
+    first, *rest = people(4)
+    world.script[first["phone"]] = ["trunk_failed"]
+    one_at_a_time = Policy(max_in_flight=1, calls_per_second=1, poll_seconds=1)
+    cid, _ = await plan_for_people(
+        store,
+        practice_id=ids.practice,
+        people=[first, *rest],
+        name="t",
+        policy=one_at_a_time,
+        now=world.t,
+    )
+
+    summary = await run(store, world, cid, one_at_a_time)
+
+    # one refused call, then nothing more: the other patients were not dialed into it
+    assert [d.phone for d in world.dials] == [first["phone"]]
+    assert summary.stopped is not None
+    assert "SIP trunk refused" in summary.stopped
+    assert f"--resume {cid}" in summary.stopped
+
+    # the trunk is fixed: resuming calls everyone, the first patient too, the same day
+    resumed = await run(store, world, cid, one_at_a_time)
+    assert resumed.stopped is None
+    assert sorted(d.phone for d in world.dials[1:]) == sorted(p["phone"] for p in [first, *rest])

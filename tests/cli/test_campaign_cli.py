@@ -96,6 +96,28 @@ def test_campaign_over_a_csv_dials_everyone_once_and_prints_a_summary(
     assert "declined" in out
 
 
+def test_a_trunk_that_refuses_calls_stops_the_campaign_with_exit_code_1(
+    operator: LiveKitStub, tmp_path: Path
+) -> None:
+    runner = CliRunner()
+    assert runner.invoke(app, ["db", "seed-demo"]).exit_code == 0
+    zone = zone_at_noon()
+    (tmp_path / "people.csv").write_text(
+        f"phone,name,timezone\n+14155553001,Ann,{zone}\n+14155553002,Bo,{zone}\n"
+    )
+    operator.behaviour["CreateDispatch"] = answering_agent(
+        tmp_path / "outbound-caller.db", {"+14155553001": "trunk_failed"}
+    )
+    result = runner.invoke(
+        app, ["campaign", "run", "--csv", "people.csv", "--rate", "20", "--max-in-flight", "1"]
+    )
+    assert result.exit_code == 1, result.output
+    assert len(operator.calls("CreateDispatch")) == 1
+    assert "campaign stopped: the SIP trunk refused a call" in result.output
+    assert "--resume 1" in result.output
+    assert "Traceback" not in result.output
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [

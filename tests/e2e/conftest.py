@@ -138,6 +138,7 @@ def phone(world: World, request: pytest.FixtureRequest) -> Iterator[Any]:
         password: str = TRUNK_PASSWORD,  # type: ignore[assignment]
         hangup_mid_speech: int = 0,
         listen_first: bool = False,
+        bad_digest: str = "forbid",
     ) -> PhoneRun:
         name = f"phone-{request.node.name}-{len(runs)}"
         events, record = world.dir / f"{name}.jsonl", world.dir / f"{name}.wav"
@@ -170,6 +171,7 @@ def phone(world: World, request: pytest.FixtureRequest) -> Iterator[Any]:
             argv += ["--say", str(world.wavs[line])]
         if listen_first:
             argv.append("--listen-first")
+        argv += ["--bad-digest", bad_digest]
         proc = world.rig.spawn(name, argv)
         proc.wait_for("phone ready", 20)
         run = PhoneRun(proc, events, record)

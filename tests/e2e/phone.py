@@ -9,7 +9,8 @@ out of pytest)::
 
 Modes: ``answer`` (ring, then answer), ``busy`` (486), ``decline`` (603), ``unavailable``
 (480), ``ring`` (ring until the caller gives up). Every mode challenges the INVITE first
-(401, digest MD5); a wrong answer gets 403 and the event ``auth failed``.
+(401, digest MD5); a wrong answer gets 403 (``--bad-digest challenge``: another 401) and
+the event ``auth failed``.
 
 After answering, the phone says its first line (``--say``, a 16-bit mono WAV at 8 kHz)
 ``--first-delay`` seconds after the media is up, then each further line once the caller
@@ -223,7 +224,16 @@ class Phone:
         )
         if not good:
             self.events("auth failed")
-            self._respond(call, 403, "Forbidden")
+            if self.args.bad_digest == "challenge":  # ask again, as many carriers do
+                self._respond(
+                    call,
+                    401,
+                    "Unauthorized",
+                    f'WWW-Authenticate: Digest realm="{REALM}", nonce="{self.nonce}", '
+                    "algorithm=MD5",
+                )
+            else:
+                self._respond(call, 403, "Forbidden")
             return
         self.events("auth ok")
         mode = self.args.mode
@@ -345,6 +355,7 @@ def main() -> int:
     parser.add_argument("--turn-gap", type=float, default=1.2)
     parser.add_argument("--hangup-mid-speech", type=int, default=0)
     parser.add_argument("--listen-first", action="store_true")
+    parser.add_argument("--bad-digest", choices=["forbid", "challenge"], default="forbid")
     parser.add_argument("--say", type=Path, action="append", default=[])
     parser.add_argument("--events", type=Path, required=True)
     parser.add_argument("--record", type=Path, required=True)

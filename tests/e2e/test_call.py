@@ -144,15 +144,24 @@ def test_a_phone_that_never_answers_is_recorded_as_no_answer(world: World, phone
     no_traceback(world, log_start)
 
 
-def test_a_wrong_trunk_password_fails_the_call_without_dialing_on(world: World, phone: Any) -> None:
+@pytest.mark.parametrize(
+    ("carrier", "outcome", "sip_code"),
+    [
+        ("forbid", "failed", 403),  # the carrier answers a wrong digest with 403 Forbidden
+        ("challenge", "trunk_failed", None),  # it challenges again; livekit-sip gives up
+    ],
+)
+def test_a_wrong_trunk_password_fails_the_call_without_dialing_on(
+    world: World, phone: Any, carrier: str, outcome: str, sip_code: int | None
+) -> None:
     appointment = world.take_appointment()
-    handset: PhoneRun = phone("answer", password="not-the-trunk-password")
+    handset: PhoneRun = phone("answer", password="not-the-trunk-password", bad_digest=carrier)
     log_start = len(world.worker.text())
 
     room = place_call(world, appointment)
 
     row = world.call_row(room)
-    assert (row["status"], row["sip_code"], row["hangup_reason"]) == ("failed", 403, "failed")
+    assert (row["status"], row["sip_code"], row["hangup_reason"]) == (outcome, sip_code, outcome)
     assert "auth failed" in handset.names()
     assert "answered" not in handset.names()
     world.wait_room_gone(room)

@@ -65,6 +65,10 @@ UNANSWERED = {api.TwirpErrorCode.CANCELED, api.TwirpErrorCode.DEADLINE_EXCEEDED}
 def _without_sip_response(exc: api.TwirpError) -> DialResult:
     if exc.code in UNANSWERED:
         return DialResult(CallStatus.NO_ANSWER, detail="no answer within the ringing timeout")
+    if exc.code == api.TwirpErrorCode.FAILED_PRECONDITION:
+        # livekit-sip's answer when the trunk refused our digest credentials ("max auth retry
+        # attempts reached") or the TLS connection to it failed: every call would fail alike
+        return DialResult(CallStatus.TRUNK_FAILED, detail=f"the SIP trunk refused: {exc.message}")
     return DialResult(CallStatus.FAILED, detail=f"{exc.code}: {exc.message}")
 
 

@@ -34,6 +34,11 @@ Dialer = Callable[[str, DispatchMetadata], Awaitable[str]]
 """Places one call: (room, metadata) -> dispatch id. Raises OutboundCallerError on failure."""
 
 RETRY = {"no_answer", "busy", "failed", "timeout"}
+TRUNK_FAILED = "trunk_failed"  # the trunk refused the call: stop, no patient is to blame
+TRUNK_STOP_REASON = (
+    "the SIP trunk refused a call (its credentials or TLS): no more calls were placed; fix "
+    "the trunk (outbound-caller trunk check), then carry on with --resume {id}"
+)
 END_REASONS_NEVER = {"do_not_call", "wrong_number"}
 
 
@@ -58,6 +63,7 @@ class Summary:
     rescheduled: int = 0
     transferred: int = 0
     skipped: dict[str, int] = field(default_factory=dict)
+    stopped: str | None = None  # why the campaign stopped before it was done
 
     def rows(self) -> list[tuple[str, int]]:
         o, s = self.outcomes, self.skipped
@@ -71,7 +77,7 @@ class Summary:
             ("no answer", o.get("no_answer", 0)),
             ("busy", o.get("busy", 0)),
             ("declined", o.get("declined", 0)),
-            ("failed", o.get("failed", 0) + o.get("timeout", 0)),
+            ("failed", o.get("failed", 0) + o.get("timeout", 0) + o.get(TRUNK_FAILED, 0)),
             ("skipped: calling window", s.get("window", 0)),
             ("skipped: per-patient cap", s.get("cap", 0)),
             ("skipped: do-not-call", s.get("dnc", 0)),
@@ -147,8 +153,11 @@ class Runner:
         self._rate_ready: datetime | None = None
 
     async def run(self) -> Summary:
+        await self._set_state("stopped", "running")  # a resumed campaign carries on
         while True:
             await self.reap()
+            if await self._stopped():
+                break
             self._rate_ready = None
             outcome: Claim = "dialed"
             while outcome in ("dialed", "skipped", "deferred"):
@@ -166,6 +175,21 @@ class Runner:
             pause = (min(wakes) - now).total_seconds() if wakes else self._policy.poll_seconds
             await self._sleep(max(pause, 0.01))
         return await summarize(self._store, self._campaign)
+
+    async def _set_state(self, old: str, new: str) -> None:
+        async with self._store.write() as s:
+            await s.execute(
+                update(db.Campaign)
+                .where(db.Campaign.id == self._campaign, db.Campaign.state == old)
+                .values(state=new)
+            )
+
+    async def _stopped(self) -> bool:
+        async with self._store.read() as s:
+            state = await s.scalar(
+                select(db.Campaign.state).where(db.Campaign.id == self._campaign)
+            )
+        return state == "stopped"
 
     async def _status(self) -> tuple[int, int, int, datetime | None]:
         """(finished targets, all targets, calls in flight, when the next pending is due)"""
@@ -285,7 +309,9 @@ class Runner:
             for (p,) in (
                 await s.execute(
                     select(db.Call.placed_at).where(
-                        db.Call.phone == target.phone, db.Call.placed_at > now - timedelta(days=7)
+                        db.Call.phone == target.phone,
+                        db.Call.placed_at > now - timedelta(days=7),
+                        db.Call.status != TRUNK_FAILED,  # never rang the patient
                     )
                 )
             ).all()
@@ -355,6 +381,19 @@ class Runner:
                 )
                 if call is None or call.status == "dialing":
                     continue
+                if call.status == TRUNK_FAILED:
+                    # not the patient's doing: they are called once the trunk works again
+                    target.state, target.last_status, target.next_at = "pending", call.status, now
+                    await s.execute(
+                        update(db.Campaign)
+                        .where(db.Campaign.id == self._campaign)
+                        .values(state="stopped")
+                    )
+                    logger.error(
+                        "campaign stopped: the SIP trunk refused a call",
+                        extra={"campaign_id": self._campaign, "room": call.room},
+                    )
+                    continue
                 state, again = next_step(
                     call.status, call.hangup_reason, target.attempts, self._policy, now
                 )
@@ -372,6 +411,7 @@ async def summarize(store: Store, campaign_id: int) -> Summary:
     summary = Summary()
     async with store.read() as s:
         calls = (await s.scalars(select(db.Call).where(db.Call.campaign_id == campaign_id))).all()
+        state = await s.scalar(select(db.Campaign.state).where(db.Campaign.id == campaign_id))
         skipped = (
             await s.execute(
                 select(db.CampaignTarget.skip_reason, func.count())
@@ -389,4 +429,6 @@ async def summarize(store: Store, campaign_id: int) -> Summary:
         summary.rescheduled += "rescheduled " in call.changes
         summary.transferred += call.hangup_reason == "transferred"
     summary.skipped = {reason or "": n for reason, n in skipped}
+    if state == "stopped":
+        summary.stopped = TRUNK_STOP_REASON.format(id=campaign_id)
     return summary

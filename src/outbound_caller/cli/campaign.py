@@ -179,6 +179,8 @@ def run(
     except OutboundCallerError as exc:
         raise fail(str(exc)) from None
     show(summary, Console())
+    if summary.stopped:
+        raise fail(f"campaign stopped: {summary.stopped}")
 
 
 @campaign_app.command("window")
