@@ -6,7 +6,8 @@ from __future__ import annotations
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Literal
 
 import aiohttp
 from livekit import api
@@ -17,6 +18,21 @@ from .errors import OutboundCallerError
 from .phone import to_e164
 
 TLS_PORT = 5061
+
+MediaEncryption = Literal["off", "allow", "require"]
+# SRTP for the patient's voice. Seen with livekit-sip v1.8.0: "allow" and "require" both make
+# an SRTP-only offer (RTP/SAVP with SDES keys), which a carrier without SRTP refuses with 488,
+# so the default stays "off" (plain RTP works with every carrier) and trunk check warns.
+MEDIA_ENCRYPTION: dict[MediaEncryption, api.SIPMediaEncryption] = {
+    "allow": api.SIPMediaEncryption.SIP_MEDIA_ENCRYPT_ALLOW,
+    "require": api.SIPMediaEncryption.SIP_MEDIA_ENCRYPT_REQUIRE,
+    "off": api.SIPMediaEncryption.SIP_MEDIA_ENCRYPT_DISABLE,
+}
+MEDIA_WORDS = {
+    api.SIPMediaEncryption.SIP_MEDIA_ENCRYPT_ALLOW: "SRTP offered",
+    api.SIPMediaEncryption.SIP_MEDIA_ENCRYPT_REQUIRE: "SRTP required",
+    api.SIPMediaEncryption.SIP_MEDIA_ENCRYPT_DISABLE: "plain RTP",
+}
 
 
 class LiveKitError(OutboundCallerError):
@@ -84,8 +100,10 @@ async def create_trunk(
     numbers: list[str],
     username: str,
     password: str,
+    media_encryption: MediaEncryption = "off",
 ) -> str:
-    """Create an outbound trunk with TLS transport and digest credentials; returns its id."""
+    """Create an outbound trunk with TLS transport, digest credentials and SRTP (see
+    ``MEDIA_ENCRYPTION``); returns its id."""
     trunk = api.SIPOutboundTrunkInfo(
         name=name,
         address=parse_address(address),
@@ -93,6 +111,7 @@ async def create_trunk(
         transport=api.SIPTransport.SIP_TRANSPORT_TLS,
         auth_username=username,
         auth_password=password,
+        media_encryption=MEDIA_ENCRYPTION[media_encryption],
     )
     created = await lkapi.sip.create_outbound_trunk(api.CreateSIPOutboundTrunkRequest(trunk=trunk))
     return created.sip_trunk_id
@@ -102,6 +121,8 @@ async def create_trunk(
 class TrunkCheck:
     trunk_id: str
     problems: list[str]
+    media: str = ""  # how the voice travels, in words
+    warnings: list[str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -122,4 +143,11 @@ async def check_trunk(lkapi: api.LiveKitAPI, trunk_id: str) -> TrunkCheck:
         problems.append(f"trunk {trunk_id} uses {name} transport, not TLS")
     if not trunk.auth_username:
         problems.append(f"trunk {trunk_id} has no username/password authentication")
-    return TrunkCheck(trunk_id, problems)
+    warnings = []
+    if trunk.media_encryption == api.SIPMediaEncryption.SIP_MEDIA_ENCRYPT_DISABLE:
+        warnings.append(
+            f"trunk {trunk_id} sends the patient's voice as plain RTP; if your carrier supports "
+            "SRTP, create the trunk again with --media-encryption require"
+        )
+    media = MEDIA_WORDS.get(trunk.media_encryption, "plain RTP")
+    return TrunkCheck(trunk_id, problems, media=media, warnings=warnings)

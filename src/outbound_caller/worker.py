@@ -312,6 +312,8 @@ async def check_trunk_at_start(settings: Settings) -> None:
         )
     for problem in result.problems:
         logger.warning("dialing over an insecure trunk: %s", problem)
+    for warning in result.warnings:
+        logger.warning("%s", warning)
 
 
 def check_store(env: MutableMapping[str, str]) -> str | None:

@@ -116,6 +116,23 @@ def test_trunk_create_asks_for_tls_and_digest_credentials(operator: LiveKitStub)
     assert request.trunk.address == "sip.example.net:5061"
     assert list(request.trunk.numbers) == ["+14155550100"]
     assert (request.trunk.auth_username, request.trunk.auth_password) == ("clinic", "s3cret")
+    # plain RTP unless asked: an SRTP offer is refused (488) by carriers without SRTP
+    assert request.trunk.media_encryption == api.SIPMediaEncryption.SIP_MEDIA_ENCRYPT_DISABLE
+
+
+def test_trunk_create_can_require_srtp_and_refuses_an_unknown_mode(operator: LiveKitStub) -> None:
+    operator.behaviour["CreateSIPOutboundTrunk"] = api.SIPOutboundTrunkInfo(sip_trunk_id="ST_new2")
+    base = ["trunk", "create", "--address", "sip.example.net", "--numbers", "+14155550100"]
+    creds = ["--username", "u", "--password", "p"]
+    code, out = cli(*base, *creds, "--media-encryption", "require")
+    assert code == 0, out
+    [request] = operator.calls("CreateSIPOutboundTrunk")
+    assert request.trunk.media_encryption == api.SIPMediaEncryption.SIP_MEDIA_ENCRYPT_REQUIRE
+
+    code, out = cli(*base, *creds, "--media-encryption", "sometimes")
+    assert code == 2
+    assert "--media-encryption must be one of: off, allow, require" in out
+    assert len(operator.calls("CreateSIPOutboundTrunk")) == 1
 
 
 @pytest.mark.parametrize(
@@ -136,11 +153,18 @@ def test_trunk_create_refuses_bad_input_without_a_request(
     assert operator.requests == []
 
 
-def _trunk(transport: int, username: str = "clinic") -> api.ListSIPOutboundTrunkResponse:
+def _trunk(
+    transport: int,
+    username: str = "clinic",
+    media: int = api.SIPMediaEncryption.SIP_MEDIA_ENCRYPT_ALLOW,
+) -> api.ListSIPOutboundTrunkResponse:
     return api.ListSIPOutboundTrunkResponse(
         items=[
             api.SIPOutboundTrunkInfo(
-                sip_trunk_id="ST_abc123", transport=transport, auth_username=username
+                sip_trunk_id="ST_abc123",
+                transport=transport,
+                auth_username=username,
+                media_encryption=media,
             )
         ]
     )
@@ -149,7 +173,19 @@ def _trunk(transport: int, username: str = "clinic") -> api.ListSIPOutboundTrunk
 @pytest.mark.parametrize(
     ("listing", "code", "message"),
     [
-        (_trunk(api.SIPTransport.SIP_TRANSPORT_TLS), 0, "trunk ST_abc123: TLS, with credentials"),
+        (
+            _trunk(api.SIPTransport.SIP_TRANSPORT_TLS),
+            0,
+            "trunk ST_abc123: TLS, with credentials, SRTP offered",
+        ),
+        (
+            _trunk(
+                api.SIPTransport.SIP_TRANSPORT_TLS,
+                media=api.SIPMediaEncryption.SIP_MEDIA_ENCRYPT_DISABLE,
+            ),
+            0,
+            "sends the patient's voice as plain RTP; if your carrier supports SRTP",
+        ),
         (_trunk(api.SIPTransport.SIP_TRANSPORT_UDP), 1, "uses UDP transport, not TLS"),
         (_trunk(api.SIPTransport.SIP_TRANSPORT_TLS, ""), 1, "no username/password"),
         (api.ListSIPOutboundTrunkResponse(), 1, "no outbound trunk ST_abc123"),

@@ -15,6 +15,7 @@ RATE = 8000
 FRAME = RATE // 50  # 20 ms
 SPEECH_RMS = 250
 GAP_S = 0.6  # this much quiet separates two utterances
+MARGINS = ((0.5, 0.5), (0.3, 0.3), (0.2, 0.6))  # seconds of context before and after
 
 
 @dataclass(frozen=True)
@@ -85,12 +86,18 @@ def utterances(pcm: bytes, started: float, candidates: list[str]) -> list[Uttera
     decoder = Decoder(jsgf=str(grammar), samprate=16000, loglevel="FATAL")
     heard: list[Utterance] = []
     for begin, end in spans(pcm, started):
-        a = max(0, int((begin - started - 0.3) * RATE)) * 2
-        b = int((end - started + 0.3) * RATE) * 2
-        segment = upsample(pcm[a:b], RATE, 16000)
-        decoder.start_utt()
-        decoder.process_raw(segment, full_utt=True)
-        decoder.end_utt()
-        hyp = decoder.hyp()
-        heard.append(Utterance(begin, end, hyp.hypstr if hyp is not None and hyp.hypstr else None))
+        text = None
+        # the recogniser is sensitive to where a segment starts and ends: try a few margins
+        # of silence around it and keep the first that reads as the candidates' sentences
+        for before, after in MARGINS:
+            a = max(0, int((begin - started - before) * RATE)) * 2
+            b = int((end - started + after) * RATE) * 2
+            decoder.start_utt()
+            decoder.process_raw(upsample(pcm[a:b], RATE, 16000), full_utt=True)
+            decoder.end_utt()
+            hyp = decoder.hyp()
+            if hyp is not None and hyp.hypstr:
+                text = hyp.hypstr
+                break
+        heard.append(Utterance(begin, end, text))
     return heard

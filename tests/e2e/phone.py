@@ -356,6 +356,7 @@ def main() -> int:
     parser.add_argument("--hangup-mid-speech", type=int, default=0)
     parser.add_argument("--listen-first", action="store_true")
     parser.add_argument("--bad-digest", choices=["forbid", "challenge"], default="forbid")
+
     parser.add_argument("--say", type=Path, action="append", default=[])
     parser.add_argument("--events", type=Path, required=True)
     parser.add_argument("--record", type=Path, required=True)
@@ -399,6 +400,7 @@ def main() -> int:
     account = PhoneAccount(phone)
     acfg = pj.AccountConfig()
     acfg.idUri = f"sip:phone@{args.ip}:{args.port};transport=tls"
+
     account.create(acfg)
 
     stop = threading.Event()

@@ -286,6 +286,9 @@ class Rig:
             f"      key_file: {self.workdir / 'sip.key'}\n"
             "logging:\n  level: debug\n"
             "health_port: 8089\n"
+            # a 2-core test machine is briefly at full CPU while the worker starts, and the
+            # SIP service would refuse calls then ("cpu exhausted"): take calls whatever the load
+            "max_cpu_utilization: 1.0\n"
         )
         return path
 

@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from e2e.hearing import Utterance, utterances, words
+from e2e.rig import PHONE_TLS_PORT, RIG_IP
 from e2e.world import (
     ASK,
     CONFIRMED,
@@ -15,6 +16,9 @@ from e2e.world import (
     OPENING,
     PRACTICE,
     RINGING_TIMEOUT,
+    TRUNK_PASSWORD,
+    TRUNK_USER,
+    VENV,
     PhoneRun,
     World,
     place_call,
@@ -183,3 +187,38 @@ def test_the_patient_hanging_up_mid_sentence_ends_the_call(world: World, phone: 
     (after,) = world.query("SELECT status FROM appointments WHERE id = ?", appointment.id)
     assert after["status"] == "scheduled"
     no_traceback(world, log_start)
+
+
+@pytest.mark.parametrize("media", ["require", "allow"])
+def test_an_srtp_trunk_offers_srtp_only_and_a_phone_without_it_refuses(
+    world: World, phone: Any, media: str
+) -> None:
+    # what the README says of --media-encryption: both modes make an SRTP-only offer
+    made = world.operator(
+        "trunk", "create", "--address", f"{RIG_IP}:{PHONE_TLS_PORT}", "--numbers", "+14155550100",
+        "--username", TRUNK_USER, "--password", TRUNK_PASSWORD, "--media-encryption", media,
+    )  # fmt: skip
+    assert made.returncode == 0, made.stderr
+    checked = world.operator("trunk", "check", env={"SIP_OUTBOUND_TRUNK_ID": made.stdout.strip()})
+    assert "SRTP" in checked.stdout, checked.stdout + checked.stderr
+    handset: PhoneRun = phone("answer")  # plain RTP only, like a carrier without SRTP
+
+    code = (
+        "import asyncio, sys\nfrom livekit import api\n"
+        "async def main():\n"
+        "    async with api.LiveKitAPI() as lk:\n"
+        "        try:\n"
+        "            await lk.sip.create_sip_participant(api.CreateSIPParticipantRequest(\n"
+        f"                room_name='srtp-{media}', sip_trunk_id={made.stdout.strip()!r},\n"
+        "                sip_call_to='+14155550123', participant_identity='callee',\n"
+        "                wait_until_answered=True), timeout=30)\n"
+        "            print('answered')\n"
+        "        except api.SipCallError as e:\n"
+        "            print(e.sip_status_code)\n"
+        "asyncio.run(main())\n"
+    )
+    done = world.rig.run([str(VENV / "python"), "-c", code], env=world.env, timeout=60)
+
+    # the phone's media layer refuses the SRTP-only offer before it reaches the application
+    assert done.stdout.strip() == "488", done.stdout + done.stderr
+    assert "answered" not in handset.names()

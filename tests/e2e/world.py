@@ -87,10 +87,15 @@ class World:
                 return Appointment(*row)
         raise AssertionError("the demo practice has no upcoming appointment left")
 
-    def operator(self, *args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
-        """``outbound-caller ARGS`` in the namespace, with the world's settings."""
+    def operator(
+        self, *args: str, timeout: float = 60, env: dict[str, str] | None = None
+    ) -> subprocess.CompletedProcess[str]:
+        """``outbound-caller ARGS`` in the namespace, with the world's settings (and ``env``)."""
         return self.rig.run(
-            [str(VENV / "outbound-caller"), *args], env=self.env, cwd=self.dir, timeout=timeout
+            [str(VENV / "outbound-caller"), *args],
+            env={**self.env, **(env or {})},
+            cwd=self.dir,
+            timeout=timeout,
         )
 
     def query(self, sql: str, *params: Any) -> list[sqlite3.Row]:

@@ -20,6 +20,7 @@ from ..config import ENV_FILE, LiveKitSettings, load_livekit, read_env_file
 from ..dispatch import DispatchMetadata
 from ..errors import ConfigError, OutboundCallerError, StoreError
 from ..liveapi import (
+    MEDIA_ENCRYPTION,
     TrunkCheck,
     check_trunk,
     create_call,
@@ -293,8 +294,17 @@ def trunk_create(
     username: Annotated[str, typer.Option(help="Digest authentication username.")],
     password: Annotated[str, typer.Option(help="Digest authentication password.")],
     name: Annotated[str, typer.Option(help="A name for the trunk.")] = "outbound-caller",
+    media_encryption: Annotated[
+        str,
+        typer.Option(
+            help="SRTP for the voice: off (plain RTP, any carrier), require or allow (both "
+            "offer SRTP only; a carrier without SRTP refuses the call)."
+        ),
+    ] = "off",
 ) -> None:
-    """Create an outbound SIP trunk with TLS transport and digest authentication."""
+    """Create an outbound SIP trunk with TLS transport, digest authentication and SRTP."""
+    if media_encryption not in MEDIA_ENCRYPTION:
+        raise fail("--media-encryption must be one of: off, allow, require", 2)
     try:
         parse_address(address)
     except ValueError as exc:
@@ -313,6 +323,7 @@ def trunk_create(
                 numbers=checked,
                 username=username,
                 password=password,
+                media_encryption=media_encryption,
             )
 
     trunk_id = _run(work())
@@ -337,7 +348,9 @@ def trunk_check() -> None:
         for problem in result.problems:
             typer.echo(f"outbound-caller: {problem}", err=True)
         raise typer.Exit(1)
-    typer.echo(f"trunk {trunk_id}: TLS, with credentials")
+    for warning in result.warnings:
+        typer.echo(f"outbound-caller: warning: {warning}", err=True)
+    typer.echo(f"trunk {trunk_id}: TLS, with credentials, {result.media}")
 
 
 @calls_app.command("list")
