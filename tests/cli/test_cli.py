@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
 import sys
+import threading
+from collections.abc import Iterator
 from datetime import datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -29,6 +35,61 @@ def here(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 def cli(*args: str) -> tuple[int, str]:
     result = CliRunner().invoke(app, list(args))
     return result.exit_code, result.output
+
+
+@pytest.fixture
+def refusing_openai() -> Iterator[str]:
+    """An OpenAI-compatible endpoint on 127.0.0.1 that refuses every key, as OpenAI does."""
+
+    class Refuse(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            body = json.dumps(
+                {
+                    "error": {
+                        "message": "Incorrect API key provided: sk-wrong.",
+                        "type": "invalid_request_error",
+                        "param": None,
+                        "code": "invalid_api_key",
+                    }
+                }
+            ).encode()
+            self.send_response(401)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Refuse)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/v1"
+    finally:
+        server.shutdown()
+
+
+def test_demo_with_a_refused_key_says_so_in_one_line(tmp_path: Path, refusing_openai: str) -> None:
+    env = {k: v for k, v in os.environ.items() if k in ("PATH", "HOME", "LANG")} | {
+        "OPENAI_API_KEY": "sk-wrong",
+        "OPENAI_BASE_URL": refusing_openai,
+    }
+    proc = subprocess.run(
+        [str(SCRIPT), "demo", "--live-llm"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 1
+    assert "Traceback" not in proc.stdout + proc.stderr
+    assert proc.stderr.strip().splitlines() == [
+        "outbound-caller: the model's provider refused the key (401); check OPENAI_API_KEY "
+        "(and OPENAI_BASE_URL, if set)"
+    ]
 
 
 def test_demo_plays_a_whole_call_offline_against_the_sqlite_store(tmp_path: Path) -> None:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -121,6 +122,7 @@ def world(rig: Rig) -> Iterator[World]:
         "worker", [str(VENV / "python"), str(ROOT / "agent.py"), "start"], env=env
     )
     world.worker.wait_for("registered worker", 90)
+    world.registered_at = time.monotonic()
     yield world
     world.worker.stop(timeout=20)
     world.providers.stop()

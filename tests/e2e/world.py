@@ -72,6 +72,7 @@ class World:
     providers: Proc
     wavs: dict[str, Path] = field(default_factory=dict)
     taken: set[int] = field(default_factory=set)
+    registered_at: float = 0.0  # time.monotonic() when the worker registered
 
     def take_appointment(self) -> Appointment:
         """An upcoming scheduled appointment no other test has used."""
@@ -198,8 +199,30 @@ class PhoneRun:
             return w.readframes(w.getnframes()), float(started)
 
 
+FULL = "worker is at full capacity, marking as unavailable"
+AVAILABLE = "worker is below capacity, marking as available"
+LOAD_REPORT_S = 3.0  # the framework samples the worker's load every 2.5 s
+
+
+def wait_worker_available(world: World, timeout: float = 60) -> None:
+    """Until the worker takes jobs. In production mode it refuses them while this machine's
+    CPU is above 70% (its start-up on 2 cores is), and the server then drops the dispatch
+    ("no worker available"): wait for a load report after registration that is not full."""
+    deadline = time.monotonic() + timeout
+    registered = world.worker.text().index("registered worker")
+    while time.monotonic() < deadline:
+        log = world.worker.text()[registered:]
+        last_full, last_available = log.rfind(FULL), log.rfind(AVAILABLE)
+        settled = time.monotonic() - world.registered_at >= LOAD_REPORT_S
+        if settled and last_full <= last_available:
+            return
+        time.sleep(0.25)
+    raise AssertionError(f"the worker stayed at full capacity; its log ends:\n{world.tail()}")
+
+
 def place_call(world: World, appointment: Appointment, *extra: str) -> str:
     """``outbound-caller call`` for ``appointment``; returns the room."""
+    wait_worker_available(world)
     done = world.operator(
         "call", appointment.phone, "--appointment-id", str(appointment.id), *extra
     )

@@ -8,14 +8,16 @@ scripted LLM stands in for GPT-4o (or, with ``live_llm``, the real model answers
 
 from __future__ import annotations
 
+import logging
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from livekit.agents import AgentSession, llm
+from livekit.agents import AgentSession, APIError, APIStatusError, llm
 from livekit.agents.voice.run_result import (
     ChatMessageEvent,
     FunctionCallEvent,
@@ -119,6 +121,34 @@ def demo_llm(context: CallContext, other_day: date) -> ScriptedLLM:
     )
 
 
+class ModelUnavailable(OutboundCallerError):
+    """The live model refused the demo's request or could not be reached."""
+
+
+def _explain(exc: APIError) -> str:
+    if isinstance(exc, APIStatusError) and exc.status_code in (401, 403):
+        return (
+            f"the model's provider refused the key ({exc.status_code}); check OPENAI_API_KEY "
+            "(and OPENAI_BASE_URL, if set)"
+        )
+    if isinstance(exc, APIStatusError):
+        return f"the model's provider answered {exc.status_code}: {exc.message}"
+    return f"the model's provider could not be reached: {exc.message}"
+
+
+@contextmanager
+def _quiet_framework() -> Iterator[None]:
+    """The demo prints the conversation; a failing model is reported once, as one line, so
+    the framework's own error logs (a traceback per retry) stay out of the way."""
+    framework = logging.getLogger("livekit.agents")
+    level = framework.level
+    framework.setLevel(logging.CRITICAL)
+    try:
+        yield
+    finally:
+        framework.setLevel(level)
+
+
 def describe(row: AppointmentRow, zone: ZoneInfo) -> str:
     return (
         f"#{row.id}  {row.start.astimezone(zone):%a %Y-%m-%d %H:%M %Z}  {row.patient_name}  "
@@ -193,17 +223,21 @@ async def run_demo(
     out(f"\nAppointment before the call: {describe(row, info.zone)}\n")
 
     first_name = (context.patient_name or "").split(" ")[0]
-    async with AgentSession[CallState](llm=model, userdata=state) as session:
-        await session.start(OutboundCaller(state))
-        for text in CALLEE_LINES:
-            said = text.format(first_name=first_name, day_name=speak_date(other_day))
-            out(f"callee:  {said}")
-            result: RunResult[None] = await session.run(user_input=said)
-            for event in result.events:
-                if (shown := format_event(event)) is not None:
-                    out(shown)
-            if line.events and line.events[-1].startswith("hung up"):
-                break
+    with _quiet_framework():
+        async with AgentSession[CallState](llm=model, userdata=state) as session:
+            await session.start(OutboundCaller(state))
+            for text in CALLEE_LINES:
+                said = text.format(first_name=first_name, day_name=speak_date(other_day))
+                out(f"callee:  {said}")
+                try:
+                    result: RunResult[None] = await session.run(user_input=said)
+                except APIError as exc:
+                    raise ModelUnavailable(_explain(exc)) from None
+                for event in result.events:
+                    if (shown := format_event(event)) is not None:
+                        out(shown)
+                if line.events and line.events[-1].startswith("hung up"):
+                    break
     for note in line.events:
         out(f"[line] {note}")
     after = await store.appointment(row.id)
