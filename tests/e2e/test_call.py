@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from e2e.hearing import Utterance, utterances, words
+from e2e.hearing import Utterance, sentences, utterances
 from e2e.rig import PHONE_TLS_PORT, RIG_IP
 from e2e.world import (
     ASK,
@@ -73,9 +73,12 @@ def test_an_answered_call_confirms_the_appointment_and_hangs_up(world: World, ph
     # nothing reached the phone before the patient's "Hello?" had been said
     assert speech, "the phone heard nothing"
     assert speech[0].start > hello["end"], (speech, hello)
-    opening = words(said(OPENING, appointment.patient))
-    assert speech[0].text == opening, speech
-    assert words(GOODBYE) in (speech[-1].text or ""), speech
+    # the recogniser reads each utterance as the agent's candidate sentences: the opening
+    # names the practice and the patient; the last words before the BYE are a goodbye
+    practice, patient = sentences([said(OPENING, appointment.patient)])
+    assert practice in (speech[0].text or ""), speech
+    assert patient in (speech[0].text or ""), speech
+    assert (speech[-1].text or "").endswith("goodbye"), speech
 
     no_traceback(world, log_start)
     assert appointment.phone not in world.worker_log_since(log_start)  # numbers are masked
@@ -100,7 +103,9 @@ def test_a_silent_callee_hears_the_opening_only_after_the_greeting_delay(
     # silence while it rang and after the answer, until the agent opened the call itself
     assert speech, "the agent never spoke"
     assert speech[0].start - answered > 2.5, (speech[0], answered)
-    assert speech[0].text == words(said(OPENING, appointment.patient)), speech
+    practice, patient = sentences([said(OPENING, appointment.patient)])
+    assert practice in (speech[0].text or ""), speech
+    assert patient in (speech[0].text or ""), speech
     no_traceback(world, log_start)
 
 
