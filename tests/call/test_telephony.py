@@ -24,7 +24,7 @@ from livekit_stub import (
     sip_failure,
 )
 from outbound_caller.call.line import Call
-from outbound_caller.call.telephony import Telephony, call_control_api
+from outbound_caller.call.telephony import DialResult, Telephony, call_control_api
 from outbound_caller.cli.scripted import Rule, ToolCall, Turn
 from outbound_caller.outcome import CallRecord, CallStatus
 
@@ -132,20 +132,29 @@ async def test_any_other_refusal_without_a_sip_response_is_a_failure(
     assert result.detail == "internal: database down"
 
 
+async def dial_with_call_control(stub: LiveKitStub, *, ringing_timeout: int) -> DialResult:
+    """Dial through the client the worker gives a call (``call_control_api``)."""
+    lkapi = call_control_api(url=stub.url, api_key=API_KEY, api_secret=API_SECRET)
+    try:
+        telephony = Telephony(
+            lkapi,
+            room_name=ROOM,
+            trunk_id=TRUNK,
+            ringing_timeout=ringing_timeout,
+            max_call_duration=60,
+        )
+        return await telephony.dial(PATIENT_PHONE)
+    finally:
+        await lkapi.aclose()
+
+
 async def test_an_answer_later_than_the_ringing_timeout_is_still_answered(
     livekit_server: LiveKitStub,
 ) -> None:
     # the server starts the ring clock only once the SIP leg has joined the room, so its
     # answer can come well after ringing_timeout; the client must not give up first
     livekit_server.behaviour["CreateSIPParticipant"] = Hang(seconds=4)
-    lkapi = call_control_api(url=livekit_server.url, api_key=API_KEY, api_secret=API_SECRET)
-    try:
-        telephony = Telephony(
-            lkapi, room_name=ROOM, trunk_id=TRUNK, ringing_timeout=1, max_call_duration=60
-        )
-        result = await telephony.dial(PATIENT_PHONE)
-    finally:
-        await lkapi.aclose()
+    result = await dial_with_call_control(livekit_server, ringing_timeout=1)
     assert result.status is CallStatus.ANSWERED
 
 
@@ -155,14 +164,7 @@ async def test_a_dial_that_hits_a_server_error_is_placed_once(
     # on a LiveKit Cloud host the SDK retries a 5xx up to 3 times: the phone would ring again
     monkeypatch.setattr(failover, "is_cloud", lambda host: True)
     livekit_server.behaviour["CreateSIPParticipant"] = Fail("internal", "boom", 500)
-    lkapi = call_control_api(url=livekit_server.url, api_key=API_KEY, api_secret=API_SECRET)
-    try:
-        telephony = Telephony(
-            lkapi, room_name=ROOM, trunk_id=TRUNK, ringing_timeout=20, max_call_duration=60
-        )
-        result = await telephony.dial(PATIENT_PHONE)
-    finally:
-        await lkapi.aclose()
+    result = await dial_with_call_control(livekit_server, ringing_timeout=20)
     assert result.status is CallStatus.FAILED
     assert len(livekit_server.calls("CreateSIPParticipant")) == 1
 

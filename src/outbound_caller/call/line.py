@@ -192,8 +192,11 @@ class Call:
     async def transfer(self, to_number: str) -> None:
         """SIP-transfer the callee; raises TransferFailed. The outcome records the transfer
         even when the leg leaves (and the session closes) before the request returns."""
-        self._transfer_task = asyncio.create_task(self._transfer(to_number), name="transfer")
-        await asyncio.shield(self._transfer_task)
+        task = asyncio.create_task(self._transfer(to_number), name="transfer")
+        # if the tool was cancelled, nobody awaits a failure: retrieve it (it is logged)
+        task.add_done_callback(lambda t: t.cancelled() or t.exception())
+        self._transfer_task = task
+        await asyncio.shield(task)
 
     async def _transfer(self, to_number: str) -> None:
         await self._telephony.transfer(to_number)
