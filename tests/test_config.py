@@ -98,6 +98,8 @@ BAD = [
     ("GREETING_DELAY", "-1", "greater than or equal to 0.5"),
     ("SILENCE_TIMEOUT", "1", "greater than or equal to 3"),
     ("ALLOW_INSECURE_TRUNK", "sometimes", "valid boolean"),
+    ("HEALTH_PORT", "http", "valid integer"),
+    ("HEALTH_PORT", "70000", "less than or equal to 65535"),
 ]
 
 

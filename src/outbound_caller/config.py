@@ -51,6 +51,7 @@ HINTS: dict[str, str] = {
     "OPENAI_BASE_URL": "an OpenAI-compatible API root, e.g. https://api.openai.com/v1",
     "DEEPGRAM_BASE_URL": "Deepgram's listen endpoint, e.g. https://api.deepgram.com/v1/listen",
     "CARTESIA_BASE_URL": "Cartesia's API root, e.g. https://api.cartesia.ai (unset: Cartesia)",
+    "HEALTH_PORT": "the worker's health-check port in start mode, 0 to 65535 (0: any free port)",
 }
 
 SECRETS = {"LIVEKIT_API_SECRET", "OPENAI_API_KEY", "DEEPGRAM_API_KEY", "CARTESIA_API_KEY"}
@@ -116,6 +117,9 @@ class Settings(BaseModel):
     openai_base_url: str | None = Field(alias="OPENAI_BASE_URL", default=None)
     deepgram_base_url: str | None = Field(alias="DEEPGRAM_BASE_URL", default=None)
     cartesia_base_url: str | None = Field(alias="CARTESIA_BASE_URL", default=None)
+    # the worker's HTTP health check; unset: the framework's 8081 in start mode, any free
+    # port in dev mode. A second worker on one machine needs its own port (or 0).
+    health_port: int | None = Field(alias="HEALTH_PORT", default=None, ge=0, le=65535)
 
     @field_validator("openai_base_url", "deepgram_base_url", "cartesia_base_url")
     @classmethod

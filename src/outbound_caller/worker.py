@@ -69,7 +69,12 @@ def prewarm(proc: JobProcess) -> None:
     proc.userdata["vad"] = load_vad()
 
 
-server = AgentServer(setup_fnc=prewarm, drain_timeout=DRAIN_TIMEOUT_S)
+server = AgentServer(
+    setup_fnc=prewarm,
+    drain_timeout=DRAIN_TIMEOUT_S,
+    # keeps the forkserver alive through a SIGTERM sent to the whole process group
+    preload_modules=["outbound_caller.forkserver"],
+)
 
 
 def now_utc() -> datetime:
@@ -394,6 +399,8 @@ def main(argv: Sequence[str] | None = None, environ: MutableMapping[str, str] | 
             print(f"outbound-caller: {note}", file=sys.stderr)
         if settings.turn_detection == "english":
             register_english_runner()
+        if settings.health_port is not None:
+            server._port = settings.health_port  # the framework reads it when the worker runs
 
     logging.getLogger("livekit.agents").addFilter(_DropDeprecationNotices())
     sys.argv = [sys.argv[0], *args]
