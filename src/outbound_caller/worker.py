@@ -16,7 +16,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from livekit import api
+from livekit import api, rtc
 from livekit.agents import AgentServer, AgentSession, JobContext, JobProcess, cli
 
 from .call.agent import (
@@ -170,7 +170,12 @@ async def entrypoint(ctx: JobContext) -> None:
     ctx.add_shutdown_callback(_on_shutdown)
     session.on("close", lambda ev: ctx.shutdown(reason=f"session closed: {ev.reason}"))
 
-    await ctx.connect()
+    try:
+        await ctx.connect()
+    except rtc.ConnectError as exc:
+        await call.not_joined(exc)
+        ctx.shutdown(reason="room join failed")
+        return
     call.watch_callee(ctx.room)
     call.watch_silence(
         check_in=build_check_in(),

@@ -13,14 +13,13 @@ from __future__ import annotations
 import json
 import os
 import tempfile
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from e2e.rig import PHONE_TLS_PORT, RIG_IP, ROOT, Rig, missing_prerequisites
+from e2e.rig import PHONE_TLS_PORT, RIG_IP, Rig, missing_prerequisites
 from e2e.world import (
     LINES,
     PRACTICE,
@@ -118,11 +117,7 @@ def world(rig: Rig) -> Iterator[World]:
     for key, text in LINES.items():
         world.wavs[key] = speak_to_wav(text, work / f"{key}.wav")
 
-    world.worker = rig.spawn(
-        "worker", [str(VENV / "python"), str(ROOT / "agent.py"), "start"], env=env
-    )
-    world.worker.wait_for("registered worker", 90)
-    world.registered_at = time.monotonic()
+    world.start_worker()
     yield world
     world.worker.stop(timeout=20)
     world.providers.stop()

@@ -1,24 +1,27 @@
-"""The worker's own life through the real stack: start, register, stop."""
+"""The worker's own life through the real stack: start, register, a room it cannot join, stop."""
 
 from __future__ import annotations
 
-from e2e.rig import ROOT
-from e2e.world import VENV, World
+import json
+from pathlib import Path
+
+from e2e.rig import LIVEKIT_PORT, RIG_IP
+from e2e.world import VENV, World, place_call
 
 IDLE_READY = "process initialized"
+PROXY_PORT = 7990
+
+
+def error_lines(log: str) -> list[str]:
+    return [line for line in log.splitlines() if '"level": "ERROR"' in line]
 
 
 def test_sigterm_to_the_whole_group_stops_an_idle_worker_cleanly(world: World) -> None:
     # a service manager (systemd's default KillMode, or `kill -TERM -<pgid>`) signals every
     # process of the worker at once, the forkserver and the idle job processes included.
     # It is this machine's second worker: the first holds the default health-check port.
-    worker = world.rig.spawn(
-        "worker-sigterm",
-        [str(VENV / "python"), str(ROOT / "agent.py"), "start"],
-        env={**world.env, "HEALTH_PORT": "0"},
-    )
+    worker = world.spawn_worker({"HEALTH_PORT": "0"})
     try:
-        worker.wait_for("registered worker", 90)
         worker.wait_for(IDLE_READY, 60)  # at least one idle job process is up
     finally:
         code = worker.stop(timeout=30)
@@ -26,6 +29,37 @@ def test_sigterm_to_the_whole_group_stops_an_idle_worker_cleanly(world: World) -
     assert code == 0, log
     assert "draining worker" in log
     assert "non-zero exit code" not in log, log
-    errors = [line for line in log.splitlines() if '"level": "ERROR"' in line]
-    assert errors == [], errors
+    assert error_lines(log) == []
     assert "Traceback" not in log, log
+
+
+def test_a_room_the_agent_cannot_join_is_a_failed_call_told_in_one_line(world: World) -> None:
+    # the worker registers through a proxy that refuses every room join with 503
+    proxy = world.rig.spawn(
+        "refusing-proxy",
+        [
+            str(VENV / "python"),
+            str(Path(__file__).parent / "refusing_proxy.py"),
+            *("--listen", f"{RIG_IP}:{PROXY_PORT}", "--upstream", f"{RIG_IP}:{LIVEKIT_PORT}"),
+        ],
+    )
+    proxy.wait_for("proxy ready", 15)
+    appointment = world.take_appointment()
+    with world.worker_replaced({"LIVEKIT_URL": f"ws://{RIG_IP}:{PROXY_PORT}"}) as worker:
+        room = place_call(world, appointment)
+        row = world.call_row(room, timeout=90)
+        world.wait_room_gone(room)
+        log = worker.text()
+    proxy.stop()
+
+    assert "refused a room join" in proxy.text()
+    assert (row["status"], row["hangup_reason"]) == ("failed", "room join failed")
+    assert row["errors"] == "could not join the room"
+    records = [json.loads(line) for line in error_lines(log)]
+    ours = [r for r in records if r["name"].startswith("outbound_caller")]
+    assert [r["message"] for r in ours] == ["could not join the room; the patient was not dialed"]
+    assert "503" in ours[0]["detail"]
+    # the framework's "unhandled exception" record, which carried the traceback twice, is gone
+    assert not any("unhandled exception" in r["message"] for r in records), records
+    assert "Traceback" not in log, log
+    assert appointment.phone not in log

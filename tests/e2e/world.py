@@ -10,6 +10,8 @@ import sqlite3
 import subprocess
 import time
 import wave
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -73,6 +75,37 @@ class World:
     wavs: dict[str, Path] = field(default_factory=dict)
     taken: set[int] = field(default_factory=set)
     registered_at: float = 0.0  # time.monotonic() when the worker registered
+    started_workers: int = 0
+
+    def spawn_worker(self, env: dict[str, str] | None = None) -> Proc:
+        """``agent.py start`` with the world's settings (and ``env``), once it has registered;
+        each in its own log."""
+        self.started_workers += 1
+        name = "worker" if self.started_workers == 1 else f"worker-{self.started_workers}"
+        worker = self.rig.spawn(
+            name,
+            [str(VENV / "python"), str(ROOT / "agent.py"), "start"],
+            env={**self.env, **(env or {})},
+        )
+        worker.wait_for("registered worker", 90)
+        return worker
+
+    def start_worker(self) -> None:
+        self.worker = self.spawn_worker()
+        self.registered_at = time.monotonic()
+
+    @contextmanager
+    def worker_replaced(self, env: dict[str, str]) -> Iterator[Proc]:
+        """Until the block ends the only worker is one started with ``env``; then a worker
+        with the world's own settings again."""
+        self.worker.stop(timeout=20)
+        try:
+            self.worker = self.spawn_worker(env)
+            self.registered_at = time.monotonic()
+            yield self.worker
+        finally:
+            self.worker.stop(timeout=20)
+            self.start_worker()
 
     def take_appointment(self) -> Appointment:
         """An upcoming scheduled appointment no other test has used."""

@@ -97,6 +97,19 @@ class Call:
         await self.hang_up(result.status.value)
         return result
 
+    async def not_joined(self, error: Exception) -> None:
+        """The agent could not join the room, so nobody was dialed: a failed call (campaigns
+        retry it), logged in one line."""
+        self.record.status = CallStatus.FAILED
+        self.record.errors.append("could not join the room")
+        self._log(
+            "could not join the room; the patient was not dialed",
+            logging.ERROR,
+            outcome=CallStatus.FAILED.value,
+            detail=str(error),
+        )
+        await self.hang_up("room join failed")
+
     async def apply_verdict(
         self, verdict: AMDPredictionEvent | None, *, policy: VoicemailPolicy, message: str
     ) -> Action:
