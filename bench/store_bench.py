@@ -44,7 +44,7 @@ async def populate(
     store: Store, *, providers: int, days: int, fill: float, rng: random.Random
 ) -> list[int]:
     """Insert the practice and a year of appointments in bulk; returns appointment ids."""
-    async with store.session() as s, s.begin():
+    async with store.transaction() as s:
         practice = db.Practice(
             name="Bench Dental", timezone=str(ZONE), callback_number="+14155550100"
         )

@@ -28,7 +28,7 @@ class Ids:
 
 
 async def make_practice(store: Store) -> Ids:
-    async with store.session() as s, s.begin():
+    async with store.transaction() as s:
         p = db.Practice(
             name="Bright Smile Dental", timezone="America/New_York", callback_number="+14155550100"
         )
@@ -83,7 +83,7 @@ async def make_practice(store: Store) -> Ids:
 async def add_patients_with_appointments(store: Store, ids: Ids, count: int) -> list[int]:
     """``count`` more patients, each with a check-up on Friday 2026-12-04 at its own time."""
     out = []
-    async with store.session() as s, s.begin():
+    async with store.transaction() as s:
         for i in range(count):
             pt = db.Patient(
                 practice_id=ids.practice,

@@ -100,6 +100,8 @@ BAD = [
     ("ALLOW_INSECURE_TRUNK", "sometimes", "valid boolean"),
     ("HEALTH_PORT", "http", "valid integer"),
     ("HEALTH_PORT", "70000", "less than or equal to 65535"),
+    ("WORKER_LOAD_THRESHOLD", "1.5", "less than or equal to 1"),
+    ("WORKER_LOAD_THRESHOLD", "busy", "valid number"),
 ]
 
 

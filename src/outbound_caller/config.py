@@ -10,12 +10,13 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal
 from urllib.parse import urlparse
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 
 from .errors import ConfigError
 from .phone import to_e164
+from .zones import time_zone
 
 TurnDetection = Literal["english", "v1-mini", "vad"]
 
@@ -52,6 +53,7 @@ HINTS: dict[str, str] = {
     "DEEPGRAM_BASE_URL": "Deepgram's listen endpoint, e.g. https://api.deepgram.com/v1/listen",
     "CARTESIA_BASE_URL": "Cartesia's API root, e.g. https://api.cartesia.ai (unset: Cartesia)",
     "HEALTH_PORT": "the worker's health-check port in start mode, 0 to 65535 (0: any free port)",
+    "WORKER_LOAD_THRESHOLD": "the CPU load, 0.1 to 1.0, above which the worker takes no new calls",
 }
 
 SECRETS = {"LIVEKIT_API_SECRET", "OPENAI_API_KEY", "DEEPGRAM_API_KEY", "CARTESIA_API_KEY"}
@@ -120,6 +122,11 @@ class Settings(BaseModel):
     # the worker's HTTP health check; unset: the framework's 8081 in start mode, any free
     # port in dev mode. A second worker on one machine needs its own port (or 0).
     health_port: int | None = Field(alias="HEALTH_PORT", default=None, ge=0, le=65535)
+    # the machine's CPU load above which the worker refuses new calls (the server then
+    # gives them to another worker, or drops them); unset: the framework's 0.7 in start mode
+    worker_load_threshold: float | None = Field(
+        alias="WORKER_LOAD_THRESHOLD", default=None, ge=0.1, le=1.0
+    )
 
     @field_validator("openai_base_url", "deepgram_base_url", "cartesia_base_url")
     @classmethod
@@ -141,10 +148,7 @@ class Settings(BaseModel):
     @field_validator("practice_timezone")
     @classmethod
     def _zone(cls, value: str) -> str:
-        try:
-            ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError) as exc:
-            raise ValueError("is not a known time zone") from exc
+        time_zone(value)  # ValueError: not a known time zone
         return value
 
     @field_validator("practice_callback_number")

@@ -406,6 +406,8 @@ def main(argv: Sequence[str] | None = None, environ: MutableMapping[str, str] | 
             register_english_runner()
         if settings.health_port is not None:
             server._port = settings.health_port  # the framework reads it when the worker runs
+        if settings.worker_load_threshold is not None:
+            server.update_options(load_threshold=settings.worker_load_threshold)
 
     logging.getLogger("livekit.agents").addFilter(_DropDeprecationNotices())
     sys.argv = [sys.argv[0], *args]

@@ -140,11 +140,30 @@ def test_bad_csv_rows_are_listed_and_nothing_is_dialed(
 ) -> None:
     runner = CliRunner()
     runner.invoke(app, ["db", "seed-demo"])
-    (tmp_path / "people.csv").write_text("phone,name,timezone\n555,A,\n+14155553001,B,Mars/X\n")
+    (tmp_path / "people.csv").write_text(
+        "phone,name,timezone\n555,Ann Lee,\n+14155553001,Bo Chen,Mars/X\n"
+        "+14155553002,Cy Diaz,America\n+14155553003,=HYPERLINK(1),\n"
+    )
     result = runner.invoke(app, ["campaign", "run", "--csv", "people.csv"])
     assert result.exit_code == 2
     assert "line 2: phone" in result.output
-    assert "line 3: unknown time zone 'Mars/X'" in result.output
+    assert "line 3: timezone 'Mars/X' is not a known time zone" in result.output
+    # a tzdata folder is a bad zone like any other, not an IsADirectoryError traceback
+    assert "line 4: timezone 'America' is not a known time zone" in result.output
+    assert "line 5: name must start with a letter" in result.output
+    assert "Traceback" not in result.output
+    assert operator.calls("CreateDispatch") == []
+
+
+def test_a_campaign_csv_follows_the_import_rule_for_columns(
+    operator: LiveKitStub, tmp_path: Path
+) -> None:
+    runner = CliRunner()
+    runner.invoke(app, ["db", "seed-demo"])
+    (tmp_path / "people.csv").write_text("phone,name,time_zone\n+14155553001,Bo Chen,UTC\n")
+    result = runner.invoke(app, ["campaign", "run", "--csv", "people.csv"])
+    assert result.exit_code == 2
+    assert "people.csv: line 1: unknown column 'time_zone'" in result.output
     assert operator.calls("CreateDispatch") == []
 
 

@@ -157,7 +157,7 @@ async def test_fifty_calls_reaching_for_one_slot_book_it_exactly_once(store: Sto
     results = await asyncio.gather(*(attempt(a) for a in appointments))
     assert results.count("booked") == 1
     assert set(results) == {"booked", "That time was just taken."}
-    async with store.session() as s:
+    async with store.read() as s:
         live_at_slot = await s.scalar(
             select(func.count())
             .select_from(db.Appointment)
@@ -188,7 +188,7 @@ async def test_seed_demo_builds_a_fortnight_and_is_idempotent(store: Store) -> N
     assert len(rows) > 40
     assert min(r.start for r in rows).date() >= date(2026, 12, 1)
     assert max(r.start for r in rows).date() <= date(2026, 12, 15)
-    async with store.session() as s:
+    async with store.read() as s:
         providers = await s.scalar(select(func.count()).select_from(db.Provider))
         zones = set(await s.scalars(select(db.Patient.timezone)))
     assert providers == 3

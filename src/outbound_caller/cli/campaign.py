@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import asyncio
-import csv
 import os
 from datetime import date, time, timedelta
 from pathlib import Path
 from typing import Annotated
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import typer
 from rich.console import Console
@@ -22,37 +20,53 @@ from ..config import LiveKitSettings, load_livekit
 from ..dispatch import DispatchMetadata
 from ..errors import ConfigError, OutboundCallerError
 from ..liveapi import create_call, livekit_api
+from ..names import name_problem
 from ..phone import to_e164
 from ..store import schema as db
 from ..store.appointments import Store
 from ..store.database import database_url
+from ..store.importer import ImportFailed, check_columns, read_rows
 from ..store.scheduling import utc_now
+from ..zones import time_zone
 from .common import fail
 
 campaign_app = typer.Typer(help="Call many patients, safely.", no_args_is_help=True)
 
 
+PEOPLE_COLUMNS = ({"phone"}, {"name", "timezone"})
+
+
 def read_people(path: Path, default_zone: str) -> list[dict[str, str]]:
-    """phone,name,timezone rows; raises typer.Exit(2) listing every bad line."""
+    """phone,name,timezone rows, read and checked as ``import`` reads its files; raises
+    typer.Exit(2) listing every bad line."""
     try:
-        rows = list(csv.DictReader(path.read_text(encoding="utf-8-sig").splitlines()))
-    except (OSError, UnicodeDecodeError, csv.Error) as exc:
-        raise fail(f"{path}: cannot read ({exc})", 2) from None
+        header, rows = read_rows(path)
+        check_columns(header, *PEOPLE_COLUMNS)
+    except ImportFailed as exc:
+        for problem in exc.problems:
+            typer.echo(f"{path}: {problem}", err=True)
+        raise typer.Exit(2) from None
     people, problems = [], []
-    for line, row in enumerate(rows, start=2):
+    for line, row in rows:
+        reasons: list[str] = []
         try:
-            phone = to_e164(row.get("phone") or "")
-            zone = (row.get("timezone") or "").strip() or default_zone
-            ZoneInfo(zone)
+            phone = to_e164(row.get("phone", ""))
         except ValueError as exc:
-            problems.append(f"{path}: line {line}: phone {exc}")
+            reasons.append(f"phone {exc}")
+        zone = row.get("timezone") or default_zone
+        try:
+            time_zone(zone)
+        except ValueError as exc:
+            reasons.append(f"timezone {exc}")
+        name = row.get("name", "")
+        if name and (why := name_problem(name)) is not None:
+            reasons.append(why)
+        if reasons:
+            problems.append(f"{path}: line {line}: " + "; ".join(reasons))
             continue
-        except ZoneInfoNotFoundError:
-            problems.append(f"{path}: line {line}: unknown time zone {zone!r}")
-            continue
-        people.append({"phone": phone, "name": (row.get("name") or "").strip(), "timezone": zone})
+        people.append({"phone": phone, "name": name, "timezone": zone})
     if problems or not people:
-        for p in problems or [f"{path}: no rows with a phone column"]:
+        for p in problems or [f"{path}: no rows after the header"]:
             typer.echo(p, err=True)
         raise typer.Exit(2)
     return people

@@ -160,13 +160,20 @@ def appointments_list(
 @app.command("import")
 def import_file(
     file: Annotated[Path, typer.Argument(help="patients.csv or appointments.csv")],
+    outside_hours: Annotated[
+        bool,
+        typer.Option(
+            "--outside-hours",
+            help="Accept appointments outside the practice's or the provider's hours.",
+        ),
+    ] = False,
 ) -> None:
     """Import patients or appointments from CSV (all rows or none; see the README)."""
     from ..store.importer import import_csv
 
     async def work(store: Store) -> Any:
         await store.check()
-        return await import_csv(store, file, now=utc_now)
+        return await import_csv(store, file, now=utc_now, outside_hours=outside_hours)
 
     try:
         result = _with_store(work)

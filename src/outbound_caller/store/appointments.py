@@ -36,7 +36,7 @@ from ..errors import (
 )
 from . import schema as db
 from .availability import ProviderDay, decode_slot_id, fits, free_slots, localize
-from .database import database_url, redact, sqlite_tuning, store_configured
+from .database import database_url, describe_failure, redact, sqlite_tuning, store_configured
 from .scheduling import MAX_DAYS_AHEAD, Appointment, Slot, utc_now
 
 logger = logging.getLogger(__name__)
@@ -187,10 +187,22 @@ class Store:
             raise ScheduleUnavailable("I can't reach the schedule right now.") from exc
 
     @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[AsyncSession]:
+        """One write transaction with the database's errors as they are: everything in it
+        commits together or not at all, and on SQLite it holds the write lock throughout.
+        For the operator's commands (import, seed); the agent's tools use :meth:`write`."""
+        async with self._writers() as session, session.begin():
+            yield session
+
+    def failure(self, exc: BaseException) -> str:
+        """``exc`` from this store's database, told in one line without row data."""
+        return describe_failure(exc, self.url)
+
+    @asynccontextmanager
     async def write(self) -> AsyncIterator[AsyncSession]:
         """One transaction; everything in it commits together or not at all."""
         try:
-            async with self._writers() as session, session.begin():
+            async with self.transaction() as session:
                 yield session
         except IntegrityError as exc:
             raise SlotUnavailable("That time was just taken.") from exc
@@ -241,11 +253,11 @@ class Store:
         if cached is not None and now - cached[0] < CONFIG_TTL:
             return cached[1]
         async with self.read() as s:
-            setup = await self._load_setup(s, practice_id)
+            setup = await self.load_setup(s, practice_id)
         self._setups[practice_id] = (now, setup)
         return setup
 
-    async def _load_setup(self, s: AsyncSession, practice_id: int) -> PracticeSetup:
+    async def load_setup(self, s: AsyncSession, practice_id: int) -> PracticeSetup:
         practice = await s.get(db.Practice, practice_id)
         if practice is None:
             raise StoreError(f"no practice with id {practice_id}")
@@ -452,10 +464,6 @@ class Store:
                 .order_by(db.AppointmentChange.id)
             )
             return list(rows.all())
-
-    def session(self) -> AsyncSession:
-        """A raw session, for seeding and importing."""
-        return self._sessions()
 
 
 def _utc(value: datetime) -> datetime:

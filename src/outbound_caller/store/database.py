@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from ..errors import StoreError
 
 DEFAULT_SQLITE_FILE = "outbound-caller.db"
+BUSY_TIMEOUT_S = 30  # how long a SQLite connection waits for another process's write lock
 
 # aiosqlite logs every statement at DEBUG with its parameters (phone numbers, names, dates
 # of birth), and dev mode turns DEBUG on for everything: keep its logger above that, as
@@ -51,6 +52,20 @@ def redact(url: str) -> str:
     return make_url(url).render_as_string(hide_password=True)
 
 
+def describe_failure(exc: BaseException, url: str) -> str:
+    """What went wrong with the database, in one line that carries no row data: a driver's
+    error text can quote the statement's parameters (names, phone numbers)."""
+    orig = getattr(exc, "orig", None) or exc
+    text = str(orig).strip().splitlines()[0] if str(orig).strip() else type(orig).__name__
+    if "database is locked" in text or "database table is locked" in text:
+        return f"the database is locked by another process (waited {BUSY_TIMEOUT_S} s)"
+    if isinstance(exc, OSError) or getattr(exc, "connection_invalidated", False):
+        return f"lost the connection to the database at {redact(url)}"
+    if "[SQL:" in text or "parameters:" in text:
+        text = type(orig).__name__
+    return f"{text} (database at {redact(url)})"
+
+
 def sqlite_tuning(engine: AsyncEngine) -> None:
     @event.listens_for(engine.sync_engine, "connect")
     def _connect(dbapi_connection: Any, _record: Any) -> None:
@@ -58,7 +73,7 @@ def sqlite_tuning(engine: AsyncEngine) -> None:
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute("PRAGMA journal_mode=WAL")
-        cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_S * 1000}")
         cursor.close()
 
     @event.listens_for(engine.sync_engine, "begin")

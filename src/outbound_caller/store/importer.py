@@ -1,5 +1,8 @@
 """CSV import of patients and appointments: every row is checked first, every bad row is
-reported with its line number, and nothing is written unless all rows are good.
+reported with its line number, and nothing is written unless all rows are good. The rows
+are written in one transaction that holds the write lock (SQLite) or the providers' row
+locks (PostgreSQL) from the first check to the commit, the same guard bookings take: a
+crash, a full disk or a booking in between leaves the store as it was.
 
 patients.csv      name, phone, timezone, date_of_birth
 appointments.csv  patient_phone, provider, type, start, status
@@ -9,20 +12,25 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Callable
+from bisect import bisect_left
+from collections import defaultdict
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Literal
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from sqlalchemy import func, select
+from sqlalchemy import func, insert, select
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from ..errors import OutboundCallerError
+from ..errors import OutboundCallerError, StoreError
+from ..names import name_problem
 from ..phone import to_e164
+from ..zones import time_zone
 from . import schema as db
-from .appointments import LIVE, Store
+from .appointments import LIVE, PracticeSetup, Store
+from .availability import fits
 
 Kind = Literal["patients", "appointments"]
 COLUMNS: dict[Kind, tuple[set[str], set[str]]] = {
@@ -83,8 +91,9 @@ def detect_kind(header: list[str]) -> Kind:
     )
 
 
-def _check_header(kind: Kind, header: list[str]) -> None:
-    required, optional = COLUMNS[kind]
+def check_columns(header: list[str], required: set[str], optional: set[str]) -> None:
+    """The one rule for every CSV this project reads: the required columns are there, and
+    nothing else (a misspelt optional column would otherwise be dropped without a word)."""
     problems = [f"line 1: missing column {c!r}" for c in sorted(required - set(header))]
     problems += [f"line 1: unknown column {c!r}" for c in header if c not in required | optional]
     if len(set(header)) != len(header):
@@ -94,27 +103,39 @@ def _check_header(kind: Kind, header: list[str]) -> None:
 
 
 async def import_csv(
-    store: Store, path: Path, *, practice_id: int | None = None, now: Callable[[], datetime]
+    store: Store,
+    path: Path,
+    *,
+    practice_id: int | None = None,
+    now: Callable[[], datetime],
+    outside_hours: bool = False,
 ) -> ImportResult:
+    """Import ``path``; ImportFailed lists every bad row, StoreError says (in one line, with
+    no row data) why the database could not take it. ``outside_hours`` accepts appointments
+    outside the practice's or the provider's working hours."""
     header, rows = read_rows(path)
     kind = detect_kind(header)
-    _check_header(kind, header)
+    check_columns(header, *COLUMNS[kind])
     if not rows:
         raise ImportFailed([f"{path}: no rows after the header"])
-    async with store.session() as s, s.begin():
-        pid = practice_id or await s.scalar(select(func.min(db.Practice.id)))
-        practice = await s.get(db.Practice, pid) if pid is not None else None
-        if practice is None:
-            raise ImportFailed(
-                [
-                    "no practice in the database; create it first "
-                    "(`outbound-caller db seed-demo` creates a demo one)"
-                ]
-            )
-        if kind == "patients":
-            await _patients(s, practice, rows, now)
-        else:
-            await _appointments(s, practice, rows, now)
+    try:
+        async with store.transaction() as s:
+            pid = practice_id or await s.scalar(select(func.min(db.Practice.id)))
+            practice = await s.get(db.Practice, pid) if pid is not None else None
+            if practice is None:
+                raise ImportFailed(
+                    [
+                        "no practice in the database; create it first "
+                        "(`outbound-caller db seed-demo` creates a demo one)"
+                    ]
+                )
+            if kind == "patients":
+                await _patients(s, practice, rows, now)
+            else:
+                setup = await store.load_setup(s, practice.id)
+                await _appointments(s, practice, setup, rows, now, outside_hours=outside_hours)
+    except (SQLAlchemyError, OSError) as exc:
+        raise StoreError(f"nothing imported: {store.failure(exc)}") from None
     return ImportResult(kind, len(rows))
 
 
@@ -128,14 +149,14 @@ async def _patients(
         await s.scalars(select(db.Patient.phone).where(db.Patient.practice_id == practice.id))
     )
     problems: list[str] = []
-    new: list[db.Patient] = []
+    new: list[dict[str, object]] = []
     seen: dict[str, int] = {}
-    today = now().astimezone(ZoneInfo(practice.timezone)).date()
+    today = now().astimezone(time_zone(practice.timezone)).date()
     for line, row in rows:
         reasons = []
         name = row.get("name", "")
-        if not name or len(name) > 200 or not name.isprintable():
-            reasons.append("name must be 1 to 200 printable characters")
+        if (problem := name_problem(name)) is not None:
+            reasons.append(problem)
         try:
             phone = to_e164(row.get("phone", ""))
         except ValueError as exc:
@@ -147,9 +168,9 @@ async def _patients(
             reasons.append(f"phone repeats line {seen[phone]}")
         zone = row.get("timezone") or practice.timezone
         try:
-            ZoneInfo(zone)
-        except (ZoneInfoNotFoundError, ValueError):
-            reasons.append(f"timezone {zone!r} is not a known time zone")
+            time_zone(zone)
+        except ValueError as exc:
+            reasons.append(f"timezone {exc}")
         dob: date | None = None
         if row.get("date_of_birth"):
             try:
@@ -164,28 +185,57 @@ async def _patients(
             continue
         seen[phone] = line
         new.append(
-            db.Patient(
-                practice_id=practice.id, name=name, phone=phone, timezone=zone, date_of_birth=dob
-            )
+            {
+                "practice_id": practice.id,
+                "name": name,
+                "phone": phone,
+                "timezone": zone,
+                "date_of_birth": dob,
+            }
         )
     if problems:
         raise ImportFailed(problems)
-    s.add_all(new)
+    await s.execute(insert(db.Patient), new)
+
+
+@dataclass(frozen=True)
+class _Planned:
+    line: int
+    patient_id: int
+    provider: db.Provider
+    type_id: int
+    start: datetime
+    end: datetime
+    status: str
 
 
 async def _appointments(
     s: AsyncSession,
     practice: db.Practice,
+    setup: PracticeSetup,
     rows: list[tuple[int, dict[str, str]]],
     now: Callable[[], datetime],
+    *,
+    outside_hours: bool,
 ) -> None:
-    patients = {
-        p.phone: p
-        for p in await s.scalars(select(db.Patient).where(db.Patient.practice_id == practice.id))
+    patients: dict[str, int] = {
+        phone: patient_id
+        for phone, patient_id in (
+            await s.execute(
+                select(db.Patient.phone, db.Patient.id).where(db.Patient.practice_id == practice.id)
+            )
+        ).all()
     }
+    # the providers' row locks, as a booking takes them, held until the commit (PostgreSQL;
+    # SQLite's write lock is already held)
     providers = {
         p.name.casefold(): p
-        for p in await s.scalars(select(db.Provider).where(db.Provider.practice_id == practice.id))
+        for p in await s.scalars(
+            select(db.Provider)
+            .where(db.Provider.practice_id == practice.id)
+            .order_by(db.Provider.id)
+            .with_for_update()
+        )
     }
     types = {
         t.name.casefold(): t
@@ -193,16 +243,17 @@ async def _appointments(
             select(db.AppointmentType).where(db.AppointmentType.practice_id == practice.id)
         )
     }
-    problems: list[str] = []
-    planned: list[tuple[int, db.Appointment]] = []
+    hours = {pid: periods for pid, _name, periods in setup.providers}
+    problems: list[tuple[int, str]] = []
+    planned: list[_Planned] = []
     for line, row in rows:
         reasons = []
+        patient_id: int | None = None
         try:
-            patient = patients.get(to_e164(row.get("patient_phone", "")))
-            if patient is None:
+            patient_id = patients.get(to_e164(row.get("patient_phone", "")))
+            if patient_id is None:
                 reasons.append("patient_phone is not a patient on file (import patients first)")
         except ValueError as exc:
-            patient = None
             reasons.append(f"patient_phone {exc}")
         provider = providers.get(row.get("provider", "").casefold())
         if provider is None:
@@ -227,66 +278,128 @@ async def _appointments(
         status = row.get("status") or "scheduled"
         if status not in STATUSES:
             reasons.append(f"status must be one of: {', '.join(sorted(STATUSES))}")
-        if reasons or patient is None or provider is None or kind is None or start is None:
-            problems.append(f"line {line}: " + "; ".join(reasons))
+        if reasons or patient_id is None or provider is None or kind is None or start is None:
+            problems.append((line, "; ".join(reasons)))
             continue
-        end = start + timedelta(minutes=kind.minutes)
-        if status in LIVE:
-            clash = await s.scalar(
-                select(db.Appointment.id)
-                .where(
-                    db.Appointment.provider_id == provider.id,
-                    db.Appointment.status.in_(LIVE),
-                    db.Appointment.start_at < end,
-                    db.Appointment.end_at > start,
+        duration = timedelta(minutes=kind.minutes)
+        if status in LIVE and not outside_hours:
+            local = start.astimezone(setup.zone)
+            day, weekday = local.date(), local.weekday()
+            if day in setup.closed or not fits(
+                start=start,
+                duration=duration,
+                day=day,
+                zone=setup.zone,
+                practice_periods=[(a, b) for d, a, b in setup.hours if d == weekday],
+                provider_periods=[(a, b) for d, a, b in hours[provider.id] if d == weekday],
+            ):
+                problems.append(
+                    (
+                        line,
+                        f"{local:%a %Y-%m-%d %H:%M} is outside the working hours of the "
+                        f"practice or {provider.name} (--outside-hours imports it anyway)",
+                    )
                 )
-                .limit(1)
-            )
-            earlier = next(
-                (
-                    ln
-                    for ln, a in planned
-                    if a.provider_id == provider.id
-                    and a.status in LIVE
-                    and a.start_at < end
-                    and start < a.end_at
-                ),
-                None,
-            )
-            if clash is not None:
-                problems.append(f"line {line}: overlaps appointment {clash} of {provider.name}")
-                continue
-            if earlier is not None:
-                problems.append(f"line {line}: overlaps line {earlier} ({provider.name})")
                 continue
         planned.append(
-            (
-                line,
-                db.Appointment(
-                    practice_id=practice.id,
-                    patient_id=patient.id,
-                    provider_id=provider.id,
-                    type_id=kind.id,
-                    start_at=start,
-                    end_at=end,
-                    status=status,
-                ),
+            _Planned(line, patient_id, provider, kind.id, start, start + duration, status)
+        )
+    problems += await _overlaps(s, [p for p in planned if p.status in LIVE])
+    if problems:
+        raise ImportFailed([f"line {line}: {why}" for line, why in sorted(problems)])
+    at = now()
+    ids = (
+        await s.scalars(
+            insert(db.Appointment).returning(db.Appointment.id, sort_by_parameter_order=True),
+            [
+                {
+                    "practice_id": practice.id,
+                    "patient_id": p.patient_id,
+                    "provider_id": p.provider.id,
+                    "type_id": p.type_id,
+                    "start_at": p.start,
+                    "end_at": p.end,
+                    "status": p.status,
+                }
+                for p in planned
+            ],
+        )
+    ).all()
+    await s.execute(
+        insert(db.AppointmentChange),
+        [
+            {
+                "appointment_id": appointment_id,
+                "at": at,
+                "action": "created",
+                "new_start": p.start,
+                "new_status": p.status,
+                "by": "import",
+            }
+            for appointment_id, p in zip(ids, planned, strict=True)
+        ],
+    )
+
+
+async def _overlaps(s: AsyncSession, live: list[_Planned]) -> list[tuple[int, str]]:
+    """Live rows that overlap a live appointment on file or an earlier row, per provider:
+    sorted once, then one binary search per row (linear in rows, whatever the file's order)."""
+    if not live:
+        return []
+    by_provider: dict[int, list[_Planned]] = defaultdict(list)
+    for p in live:
+        by_provider[p.provider.id].append(p)
+    lo, hi = min(p.start for p in live), max(p.end for p in live)
+    on_file: dict[int, list[tuple[datetime, datetime, int]]] = defaultdict(list)
+    for appointment_id, provider_id, start, end in (
+        await s.execute(
+            select(
+                db.Appointment.id,
+                db.Appointment.provider_id,
+                db.Appointment.start_at,
+                db.Appointment.end_at,
+            ).where(
+                db.Appointment.provider_id.in_(list(by_provider)),
+                db.Appointment.status.in_(LIVE),
+                db.Appointment.start_at < hi,
+                db.Appointment.end_at > lo,
             )
         )
-    if problems:
-        raise ImportFailed(problems)
-    for _, appointment in planned:
-        s.add(appointment)
-    await s.flush()
-    at = now()
-    s.add_all(
-        db.AppointmentChange(
-            appointment_id=a.id,
-            at=at,
-            action="created",
-            new_start=a.start_at,
-            new_status=a.status,
-            by="import",
-        )
-        for _, a in planned
-    )
+    ).all():
+        on_file[provider_id].append((start, end, appointment_id))
+    problems: list[tuple[int, str]] = []
+    for provider_id, rows in by_provider.items():
+        name = rows[0].provider.name
+        existing = _Intervals(on_file[provider_id])
+        previous: _Planned | None = None  # the row ending last among those before
+        for p in sorted(rows, key=lambda r: (r.start, r.line)):
+            clash = existing.overlapping(p.start, p.end)
+            if clash is not None:
+                problems.append((p.line, f"overlaps appointment {clash} of {name}"))
+            elif previous is not None and previous.end > p.start:
+                problems.append((p.line, f"overlaps line {previous.line} ({name})"))
+            if previous is None or p.end > previous.end:
+                previous = p
+    return problems
+
+
+class _Intervals:
+    """Booked intervals of one provider, for overlap queries in O(log n)."""
+
+    def __init__(self, items: Iterable[tuple[datetime, datetime, int]]) -> None:
+        self._items = sorted(items)
+        self._starts = [start for start, _end, _id in self._items]
+        # _latest[k]: the index of the interval ending last among the first k + 1
+        self._latest: list[int] = []
+        for k, (_start, end, _id) in enumerate(self._items):
+            if not self._latest or end > self._items[self._latest[-1]][1]:
+                self._latest.append(k)
+            else:
+                self._latest.append(self._latest[-1])
+
+    def overlapping(self, start: datetime, end: datetime) -> int | None:
+        k = bisect_left(self._starts, end)  # intervals starting before ``end``
+        if k == 0:
+            return None
+        best = self._items[self._latest[k - 1]]
+        return best[2] if best[1] > start else None

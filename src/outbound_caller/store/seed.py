@@ -48,7 +48,7 @@ async def seed_demo(store: Store, *, today: date, rng_seed: int = 7) -> int:
     """Create the demo practice unless one exists; returns the practice id."""
     zone = ZoneInfo(DEMO_ZONE)
     rng = random.Random(rng_seed)
-    async with store.session() as s, s.begin():
+    async with store.transaction() as s:
         existing = await s.scalar(select(func.min(db.Practice.id)))
         if existing is not None:
             return int(existing)
