@@ -76,3 +76,14 @@ def test_capacity_benchmark_runs_and_prints_its_table() -> None:
     assert capacity_bench.main(["--minutes", "0.05"], out=lines.append) == 0
     assert lines[0] == "| audio work | CPU s per call-minute |"
     assert any(line.startswith("calls per core") for line in lines)
+
+
+def test_import_benchmark_runs_and_prints_its_table() -> None:
+    import import_bench
+
+    lines: list[str] = []
+    code = import_bench.main(["--backend", "sqlite", "--sizes", "300"], out=lines.append)
+    assert code == 0
+    assert lines[0].startswith("| backend | file | rows |")
+    assert any(line.startswith("| sqlite | patients | 300 |") for line in lines)
+    assert any(line.startswith("| sqlite | appointments | 300 |") for line in lines)

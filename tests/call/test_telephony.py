@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from dataclasses import dataclass
 from types import SimpleNamespace
@@ -313,6 +314,31 @@ async def test_a_rejected_leg_leaving_before_the_dial_error_leaves_the_outcome_t
     assert (live.state.record.status, live.state.record.hangup_reason) == (CallStatus.BUSY, "busy")
     [ended] = [r for r in caplog.records if r.getMessage() == "call ended"]
     assert (ended.outcome, ended.hangup_reason, ended.sip_code) == ("busy", "busy", 486)  # type: ignore[attr-defined]
+
+
+async def test_a_rejected_leg_leaving_just_after_the_dial_error_leaves_the_outcome_to_the_dial(
+    start_call: StartCall, livekit_server: LiveKitStub
+) -> None:
+    # seen through the rig: the leg's departure is delivered in the loop turn after the RPC
+    # error returned, before the hang-up task has started
+    live = await start_call([])
+    room: rtc.EventEmitter[str] = rtc.EventEmitter()
+    live.call.watch_callee(room)
+    leg = SimpleNamespace(identity="callee", disconnect_reason=rtc.DisconnectReason.USER_REJECTED)
+    livekit_server.behaviour["CreateSIPParticipant"] = sip_failure(603, "Decline")
+    dial = live.call._telephony.dial
+
+    async def dial_then_leave(number: str) -> DialResult:
+        result = await dial(number)
+        asyncio.get_running_loop().call_soon(room.emit, "participant_disconnected", leg)
+        return result
+
+    live.call._telephony.dial = dial_then_leave  # type: ignore[method-assign]
+    result = await live.call.place(PATIENT_PHONE)
+
+    assert result.status is CallStatus.DECLINED
+    assert live.state.record.hangup_reason == "declined"
+    assert len(livekit_server.calls("DeleteRoom")) == 1
 
 
 async def test_a_transfer_is_recorded_though_the_leg_leaves_before_the_request_returns(

@@ -219,7 +219,11 @@ class Call:
 
     def hang_up_soon(self, reason: str) -> None:
         if self._hangup is None:
-            self._hangup = asyncio.create_task(self._hang_up(reason), name="hang_up")
+            # the first reason wins, decided now: an event already queued (the leg leaving
+            # after a failed dial) runs before the task starts and must not replace it
+            if self.record.hangup_reason is None:
+                self.record.hangup_reason = reason
+            self._hangup = asyncio.create_task(self._hang_up(), name="hang_up")
 
     async def hang_up(self, reason: str) -> None:
         """Delete the room (which drops the SIP leg) and close the session; idempotent."""
@@ -227,9 +231,7 @@ class Call:
         assert self._hangup is not None
         await asyncio.shield(self._hangup)
 
-    async def _hang_up(self, reason: str) -> None:
-        if self.record.hangup_reason is None:
-            self.record.hangup_reason = reason
+    async def _hang_up(self) -> None:
         self._log("hanging up", reason=self.record.hangup_reason)
         if self._transfer_task is not None and not self._transfer_task.done():
             # its result decides the outcome; TRANSFER_WAIT_S bounds it within the ~10 s the
