@@ -56,6 +56,10 @@ HINTS: dict[str, str] = {
     "WORKER_LOAD_THRESHOLD": "the CPU load, 0.1 to 1.0, above which the worker takes no new calls",
 }
 
+# the real limits behind RINGING_TIMEOUT and MAX_CALL_DURATION (see Settings)
+RINGING_TIMEOUT_MAX = 70
+MAX_CALL_DURATION_MAX = 900
+
 SECRETS = {"LIVEKIT_API_SECRET", "OPENAI_API_KEY", "DEEPGRAM_API_KEY", "CARTESIA_API_KEY"}
 TELEPHONY = {"SIP_OUTBOUND_TRUNK_ID"}
 
@@ -101,8 +105,10 @@ class Settings(BaseModel):
 
     # livekit-server ends a wait-until-answered dial after 80 s in all, joining and INVITE
     # included; a stopping worker lets calls in progress run for DRAIN_TIMEOUT_S (900 s)
-    ringing_timeout: int = Field(alias="RINGING_TIMEOUT", default=30, ge=5, le=70)
-    max_call_duration: int = Field(alias="MAX_CALL_DURATION", default=600, ge=60, le=900)
+    ringing_timeout: int = Field(alias="RINGING_TIMEOUT", default=30, ge=5, le=RINGING_TIMEOUT_MAX)
+    max_call_duration: int = Field(
+        alias="MAX_CALL_DURATION", default=600, ge=60, le=MAX_CALL_DURATION_MAX
+    )
     greeting_delay: float = Field(alias="GREETING_DELAY", default=2.0, ge=0.5, le=10.0)
     allow_insecure_trunk: bool = Field(alias="ALLOW_INSECURE_TRUNK", default=False)
     voicemail_policy: Literal["hangup", "message"] = Field(

@@ -237,6 +237,32 @@ async def test_a_call_that_never_reports_back_times_out_and_is_counted(store: St
     assert world.t - MONDAY_9AM_NY < timedelta(minutes=25)
 
 
+async def test_a_late_report_settles_an_attempt_already_given_up_on(store: Store) -> None:
+    # the call outlasts the runner's give-up time, then the agent reports it answered: the
+    # patient must not be called again
+    ids = await make_practice(store)
+    world = World(store, MONDAY_9AM_NY.astimezone(UTC), duration=timedelta(minutes=25))
+    policy = Policy(
+        max_in_flight=1,
+        calls_per_second=1,
+        poll_seconds=60,
+        max_attempts=3,
+        retry_after=timedelta(hours=1),
+        call_timeout=timedelta(minutes=20),
+    )
+    cid, _ = await plan_for_people(
+        store, practice_id=ids.practice, people=people(1), name="t", policy=policy, now=world.t
+    )
+    summary = await run(store, world, cid, policy)
+    assert len(world.dials) == 1
+    assert dict(summary.rows())["answered"] == 1
+    assert dict(summary.rows())["failed"] == 0
+    async with store.read() as s:
+        target = await s.scalar(select(db.CampaignTarget))
+    assert target is not None
+    assert (target.state, target.last_status) == ("done", "answered")
+
+
 async def test_killing_the_runner_mid_campaign_never_dials_anyone_twice(store: Store) -> None:
     ids = await make_practice(store)
     world = World(store, MONDAY_9AM_NY.astimezone(UTC), crash_after=4)
@@ -246,14 +272,26 @@ async def test_killing_the_runner_mid_campaign_never_dials_anyone_twice(store: S
     with pytest.raises(Crash):
         await run(store, world, cid, FAST)
     assert len(world.dials) == 4
+    crashed_at = world.t
     world.crash_after = None  # a new runner process, same database
     summary = await run(store, world, cid, FAST, runner_id="r2")
     dialed = Counter(d.phone for d in world.dials)
     assert max(dialed.values()) == 1
-    # the attempt claimed at the moment of the crash was never dispatched: it timed out
-    # (counted as failed) and the patient was tried again later, once
-    assert summary.dialed == 11
     assert len(dialed) == 10
+    # the attempt claimed at the moment of the crash was never dispatched: it is told apart
+    # (no dispatch id), does not count as a call, and its patient is dialed soon after
+    assert summary.dialed == 10
+    assert dict(summary.rows())["failed"] == 0
+    async with store.read() as s:
+        statuses = Counter(await s.scalars(select(db.Call.status)))
+        ghost = await s.scalar(select(db.Call).where(db.Call.status == "not_dispatched"))
+    assert statuses == {"answered": 10, "not_dispatched": 1}
+    assert ghost is not None
+    assert ghost.ended_at is not None
+    # settled (and its in-flight slot freed) once its dispatch could no longer be under way
+    # (30 s, then the next poll), not after the 20 minutes a dispatched call may take
+    assert ghost.ended_at - crashed_at <= timedelta(seconds=40)
+    assert [d.phone for d in world.dials].count(ghost.phone) == 1
 
 
 async def test_planning_for_a_day_takes_the_unconfirmed_appointments(store: Store) -> None:

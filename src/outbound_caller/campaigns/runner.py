@@ -24,7 +24,14 @@ from ..dispatch import DispatchMetadata
 from ..errors import OutboundCallerError
 from ..store import schema as db
 from ..store.appointments import Store
-from ..store.calls import is_blocked
+from ..store.calls import (
+    GIVE_UP_AFTER,
+    NEVER_RANG,
+    NOT_DISPATCHED,
+    TIMEOUT,
+    is_blocked,
+    settle_unreported,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -51,7 +58,7 @@ class Policy:
     max_attempts: int = 3
     retry_after: timedelta = timedelta(hours=2)  # doubled after each further attempt
     retry_voicemail: bool = False
-    call_timeout: timedelta = timedelta(minutes=20)  # a call that never reports back
+    call_timeout: timedelta = GIVE_UP_AFTER  # a call that never reports back
     poll_seconds: float = 1.0
 
 
@@ -311,7 +318,7 @@ class Runner:
                     select(db.Call.placed_at).where(
                         db.Call.phone == target.phone,
                         db.Call.placed_at > now - timedelta(days=7),
-                        db.Call.status != TRUNK_FAILED,  # never rang the patient
+                        db.Call.status.not_in(NEVER_RANG),
                     )
                 )
             ).all()
@@ -345,30 +352,26 @@ class Runner:
             )
 
     async def reap(self) -> None:
-        """Apply the retry policy to calls that ended (or never reported back)."""
+        """Apply the retry policy to calls that ended (or never reported back, or were never
+        dispatched), and let a late report settle an attempt already given up on."""
         now = self._now()
+        await settle_unreported(
+            self._store,
+            now=now,
+            give_up_after=self._policy.call_timeout,
+            campaign_id=self._campaign,
+        )
         async with self._store.write() as s:
-            stale = (
-                await s.scalars(
-                    select(db.Call.room).where(
-                        db.Call.campaign_id == self._campaign,
-                        db.Call.status == "dialing",
-                        db.Call.placed_at < now - self._policy.call_timeout,
-                    )
-                )
-            ).all()
-            if stale:
-                await s.execute(
-                    update(db.Call)
-                    .where(db.Call.room.in_(stale))
-                    .values(status="timeout", ended_at=now)
-                )
             targets = (
                 await s.scalars(
                     select(db.CampaignTarget)
                     .where(
                         db.CampaignTarget.campaign_id == self._campaign,
-                        db.CampaignTarget.state == "dialing",
+                        (db.CampaignTarget.state == "dialing")
+                        | (
+                            (db.CampaignTarget.state == "pending")
+                            & db.CampaignTarget.last_status.in_((TIMEOUT, NOT_DISPATCHED))
+                        ),
                     )
                     .with_for_update(skip_locked=True)
                 )
@@ -380,6 +383,12 @@ class Runner:
                     )
                 )
                 if call is None or call.status == "dialing":
+                    continue
+                if target.state == "pending" and call.status == target.last_status:
+                    continue  # given up on, and still no report
+                if call.status == NOT_DISPATCHED:
+                    # the patient never got it: dial again now, not counted as an attempt
+                    target.state, target.last_status, target.next_at = "pending", call.status, now
                     continue
                 if call.status == TRUNK_FAILED:
                     # not the patient's doing: they are called once the trunk works again
@@ -394,8 +403,17 @@ class Runner:
                         extra={"campaign_id": self._campaign, "room": call.room},
                     )
                     continue
+                never_rang = await s.scalar(
+                    select(func.count())
+                    .select_from(db.Call)
+                    .where(db.Call.target_id == target.id, db.Call.status.in_(NEVER_RANG))
+                )
                 state, again = next_step(
-                    call.status, call.hangup_reason, target.attempts, self._policy, now
+                    call.status,
+                    call.hangup_reason,
+                    target.attempts - int(never_rang or 0),
+                    self._policy,
+                    now,
                 )
                 target.state, target.last_status = state, call.status
                 if again is not None:
@@ -423,6 +441,8 @@ async def summarize(store: Store, campaign_id: int) -> Summary:
             )
         ).all()
     for call in calls:
+        if call.status == NOT_DISPATCHED:
+            continue  # claimed, never dispatched: nobody was called
         summary.dialed += 1
         summary.outcomes[call.status] = summary.outcomes.get(call.status, 0) + 1
         summary.confirmed += "confirmed " in call.changes

@@ -31,7 +31,15 @@ from ..liveapi import (
 )
 from ..phone import mask, to_e164
 from ..store.appointments import Store, open_store
-from ..store.calls import CallRow, dnc_add, dnc_list, dnc_remove, list_calls, record_placed
+from ..store.calls import (
+    CallRow,
+    dnc_add,
+    dnc_list,
+    dnc_remove,
+    list_calls,
+    record_placed,
+    settle_unreported,
+)
 from ..store.database import database_url, redact
 from ..store.importer import ImportFailed
 from ..store.scheduling import utc_now
@@ -376,6 +384,8 @@ def calls_list(
 
     async def work(store: Store) -> list[CallRow]:
         await store.check()
+        # a call that can no longer report back is shown as what it is: timed out
+        await settle_unreported(store, now=utc_now())
         return await list_calls(store, since=start)
 
     rows = _with_store(work)

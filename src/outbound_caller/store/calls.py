@@ -3,19 +3,61 @@
 A ``calls`` row is written when a call is placed (by ``outbound-caller call`` or a campaign)
 and completed by the agent when the call ends: that is how a campaign learns how its calls
 went. Calls dispatched some other way (``lk dispatch create``) get their row at the end.
+
+Every row reaches a final state: the agent's report, or, for a call that never reports
+back (no worker took it, or its job died), ``timeout`` once no call could still be running
+(:data:`GIVE_UP_AFTER`), or ``not_dispatched`` for a campaign's claim whose dispatch was
+never created (its runner died in between: no dispatch id after :data:`DISPATCH_GRACE`).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from ..config import MAX_CALL_DURATION_MAX, RINGING_TIMEOUT_MAX
 from ..outcome import CallRecord
 from . import schema as db
 from .appointments import Store
+
+# the longest a call can run: ringing, the call itself, and the job's shutdown after it
+GIVE_UP_AFTER = timedelta(seconds=RINGING_TIMEOUT_MAX + MAX_CALL_DURATION_MAX + 230)  # 20 min
+# a dial request gives up after 15 s (liveapi); a claim without a dispatch id after this
+# was never dispatched
+DISPATCH_GRACE = timedelta(seconds=30)
+TIMEOUT = "timeout"
+NOT_DISPATCHED = "not_dispatched"
+# outcomes of calls that never rang the patient: not counted as attempts or against caps
+NEVER_RANG = ("trunk_failed", NOT_DISPATCHED)
+
+
+async def settle_unreported(
+    store: Store,
+    *,
+    now: datetime,
+    give_up_after: timedelta = GIVE_UP_AFTER,
+    campaign_id: int | None = None,
+) -> int:
+    """Give calls still ``dialing`` that can no longer report their final state; returns
+    how many. A late report from the agent still overwrites it (``record_outcome``)."""
+    scope = [db.Call.status == "dialing"]
+    if campaign_id is not None:
+        scope.append(db.Call.campaign_id == campaign_id)
+    async with store.write() as s:
+        ghosts = await s.execute(
+            update(db.Call)
+            .where(*scope, db.Call.dispatch_id.is_(None), db.Call.placed_at < now - DISPATCH_GRACE)
+            .values(status=NOT_DISPATCHED, ended_at=now)
+        )
+        stale = await s.execute(
+            update(db.Call)
+            .where(*scope, db.Call.placed_at < now - give_up_after)
+            .values(status=TIMEOUT, ended_at=now)
+        )
+        return int(ghosts.rowcount + stale.rowcount)  # type: ignore[attr-defined]
 
 
 @dataclass(frozen=True)
