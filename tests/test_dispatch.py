@@ -7,7 +7,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from outbound_caller.dispatch import AGENT_NAME, parse_metadata
+from outbound_caller.dispatch import AGENT_NAME, nesting_depth, parse_metadata
 from outbound_caller.errors import MetadataError
 from outbound_caller.phone import mask, to_e164
 
@@ -76,13 +76,30 @@ BAD = [
     ),
     ('{"phone_number": "+14155550123", "patient_name": ""}', "patient_name"),
     ('{"phone_number": "+14155550123", "patient_name": "' + "a" * 101 + '"}', "patient_name"),
-    ('{"phone_number": "+14155550123", "patient_name": "Jane\\u0000Doe"}', "control characters"),
+    ('{"phone_number": "+14155550123", "patient_name": "Jane\\u0000Doe"}', "may only hold"),
+    ('{"phone_number": "+14155550123", "patient_name": "=CMD()"}', "start with a letter"),
+    ('{"phone_number": "+14155550123", "x": ' + "[" * 2000 + "]" * 2000 + "}", "nests deeper"),
+    ('{"phone_number": "+14155550123", "x": ' + "[" * 3000 + "}", "nests deeper"),
+    (
+        '{"phone_number": "+14155550123", "appointment_time": "9999-12-31T23:59:59-05:00"}',
+        "between the years 2000 and 2100",
+    ),
+    (
+        '{"phone_number": "+14155550123", "appointment_time": "0001-01-01T00:00:00+05:00"}',
+        "between the years 2000 and 2100",
+    ),
     ('{"phone_number": "+14155550123", "appointment_time": "tomorrow"}', "not an ISO 8601"),
     ('{"phone_number": "+14155550123", "appointment_time": "2026-12-01T14:30"}', "UTC offset"),
     ('{"phone_number": "+14155550123", "appointment_time": 1764617400}', "ISO 8601 string"),
     ('{"phone_number": "+' + "1" * 40 + '"}', "longer than 32"),
     ('{"phone_number": "+14155550123", "x": "' + "y" * 5000 + '"}', "larger than 4096 bytes"),
 ]
+
+
+def test_brackets_inside_strings_do_not_count_as_nesting() -> None:
+    meta = parse_metadata('{"phone_number": "+14155550123", "patient_name": "Jo"}')
+    assert meta.patient_name == "Jo"
+    assert nesting_depth('{"a": "[[[[[[[[\\"{{{{{{"}') == 1
 
 
 @pytest.mark.parametrize(("raw", "reason"), BAD)

@@ -99,6 +99,17 @@ async def test_inline_metadata_gives_the_agent_an_appointment() -> None:
     assert bare.appointment is None
 
 
+@pytest.mark.parametrize(
+    "when", ["2026-11-28T10:00:00-05:00", "2027-12-05T10:00:00-05:00", "2100-12-31T23:59:59+14:00"]
+)
+def test_an_inline_appointment_far_from_now_is_not_dialed(when: str) -> None:
+    from outbound_caller.errors import MetadataError
+
+    meta = parse_metadata(f'{{"phone_number": "+14155550123", "appointment_time": "{when}"}}')
+    with pytest.raises(MetadataError, match="between a day ago and a year from now"):
+        inline_context(load_settings(GOOD), meta, now=lambda: NOW)
+
+
 async def test_call_logs_carry_job_and_room_but_no_numbers_or_words(
     start_call: StartCall, livekit_server: LiveKitStub, caplog: pytest.LogCaptureFixture
 ) -> None:

@@ -18,12 +18,38 @@ from typing import Annotated
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from .errors import MetadataError
+from .names import name_problem
 from .phone import to_e164
 
 AGENT_NAME = "outbound-caller"
 """The name the worker registers under; dispatches must name it explicitly."""
 
 MAX_METADATA_BYTES = 4096
+MAX_METADATA_DEPTH = 4  # the metadata is one flat object; more nesting is not metadata
+YEARS = (2000, 2100)  # appointment times outside these are typing mistakes, not visits
+
+
+def nesting_depth(raw: str) -> int:
+    """How deeply ``raw``'s JSON arrays and objects nest, brackets in strings not counted;
+    found without parsing, so that no input can exhaust the parser's recursion."""
+    depth = deepest = 0
+    in_string = escaped = False
+    for char in raw:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif char == "\\":
+                escaped = True
+            elif char == '"':
+                in_string = False
+        elif char == '"':
+            in_string = True
+        elif char in "[{":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif char in "]}":
+            depth -= 1
+    return deepest
 
 
 class DispatchMetadata(BaseModel):
@@ -68,8 +94,8 @@ class DispatchMetadata(BaseModel):
     @field_validator("patient_name")
     @classmethod
     def _name(cls, value: str | None) -> str | None:
-        if value is not None and not all(c.isprintable() for c in value):
-            raise ValueError("contains control characters")
+        if value is not None and (problem := name_problem(value)) is not None:
+            raise ValueError(problem.removeprefix("name "))
         return value
 
     @field_validator("appointment_time", mode="before")
@@ -87,6 +113,8 @@ class DispatchMetadata(BaseModel):
             raise ValueError("is not an ISO 8601 date and time") from exc
         if parsed.tzinfo is None:
             raise ValueError("needs a UTC offset, e.g. 2026-12-01T14:30:00-05:00")
+        if not YEARS[0] <= parsed.year <= YEARS[1]:
+            raise ValueError(f"must be between the years {YEARS[0]} and {YEARS[1]}")
         return parsed
 
 
@@ -100,6 +128,8 @@ def parse_metadata(raw: str | None) -> DispatchMetadata:
         raise MetadataError("metadata is empty; it must be a JSON object with phone_number")
     if len(raw.encode("utf-8")) > MAX_METADATA_BYTES:
         raise MetadataError(f"metadata is larger than {MAX_METADATA_BYTES} bytes")
+    if nesting_depth(raw) > MAX_METADATA_DEPTH:
+        raise MetadataError(f"metadata nests deeper than {MAX_METADATA_DEPTH} levels")
     try:
         data = json.loads(raw)
     except json.JSONDecodeError as exc:

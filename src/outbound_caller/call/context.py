@@ -14,6 +14,9 @@ from ..store.appointments import AppointmentRow, Store
 from ..store.scheduling import Appointment, InMemoryScheduler, Scheduler, Slot
 from .agent import Practice
 
+INLINE_PAST = timedelta(days=1)
+INLINE_AHEAD = timedelta(days=366)
+
 
 @dataclass(frozen=True)
 class CallContext:
@@ -27,10 +30,17 @@ class CallContext:
 def inline_context(
     settings: Settings, meta: DispatchMetadata, *, now: Callable[[], datetime]
 ) -> CallContext:
-    """A schedule built from the metadata alone."""
+    """A schedule built from the metadata alone.
+
+    Raises:
+        MetadataError: the appointment time is not within a day before to a year after now.
+    """
     appointment = None
     if meta.appointment_time is not None:
         start = meta.appointment_time.astimezone(UTC)
+        moment = now()
+        if not moment - INLINE_PAST <= start <= moment + INLINE_AHEAD:
+            raise MetadataError("appointment_time must be between a day ago and a year from now")
         appointment = Appointment(
             id="inline",
             patient_name=meta.patient_name,
