@@ -41,11 +41,11 @@ def test_call_creates_an_explicit_dispatch_with_the_agents_metadata(operator: Li
 def test_call_records_the_placed_call_when_there_is_a_store(operator: LiveKitStub) -> None:
     operator.behaviour["CreateDispatch"] = lambda req: api.AgentDispatch(id="AD_9", room=req.room)
     cli("db", "seed-demo")
-    code, _ = cli("call", "+14155550123", "--appointment-id", "3")
+    code, _ = cli("call", "+17735550177", "--appointment-id", "3")  # the demo's Raj Patel
     assert code == 0
     assert json.loads(operator.calls("CreateDispatch")[0].metadata)["appointment_id"] == 3
     code, out = cli("calls", "list")
-    assert "***0123" in out
+    assert "***0177" in out
     assert "dialing" in out
     assert out.strip().endswith("1 call(s)")
 
@@ -243,3 +243,41 @@ async def test_the_worker_refuses_an_insecure_trunk_unless_overridden(
     await check_trunk_at_start(load_settings({**env, "ALLOW_INSECURE_TRUNK": "true"}))
     livekit_server.behaviour["ListSIPOutboundTrunk"] = _trunk(api.SIPTransport.SIP_TRANSPORT_TLS)
     await check_trunk_at_start(load_settings(env))
+
+
+def test_a_number_on_the_do_not_call_list_is_not_called_unless_overridden(
+    operator: LiveKitStub,
+) -> None:
+    operator.behaviour["CreateDispatch"] = lambda req: api.AgentDispatch(id="AD_9", room=req.room)
+    cli("db", "seed-demo")
+    assert cli("dnc", "add", "+14155550123", "--reason", "asked on a call")[0] == 0
+    code, out = cli("call", "+14155550123")
+    assert code == 1
+    assert out.strip().splitlines() == [
+        "outbound-caller: not calling: ***0123 is on the do-not-call list (asked on a call); "
+        "remove it (outbound-caller dnc remove) or pass --override-do-not-call if the patient "
+        "has asked to be called"
+    ]
+    assert operator.calls("CreateDispatch") == []
+    code, out = cli("call", "+14155550123", "--override-do-not-call")
+    assert code == 0, out
+    assert len(operator.calls("CreateDispatch")) == 1
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--appointment-id", "9999"], "there is no appointment 9999"),
+        (["--appointment-id", "1"], "appointment 1 is not for the patient at this number"),
+    ],
+)
+def test_an_appointment_that_is_not_this_numbers_is_refused_before_dispatch(
+    operator: LiveKitStub, args: list[str], message: str
+) -> None:
+    operator.behaviour["CreateDispatch"] = lambda req: api.AgentDispatch(id="AD_9", room=req.room)
+    cli("db", "seed-demo")
+    code, out = cli("call", "+14155559999", *args)
+    assert code == 1
+    assert message in out
+    assert "Traceback" not in out
+    assert operator.calls("CreateDispatch") == []

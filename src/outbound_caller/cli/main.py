@@ -33,6 +33,7 @@ from ..phone import mask, to_e164
 from ..store.appointments import Store, open_store
 from ..store.calls import (
     CallRow,
+    dial_problem,
     dnc_add,
     dnc_list,
     dnc_remove,
@@ -264,8 +265,16 @@ def call(
     appointment_id: Annotated[
         int | None, typer.Option("--appointment-id", help="An appointment in the store.")
     ] = None,
+    override_do_not_call: Annotated[
+        bool,
+        typer.Option(
+            "--override-do-not-call",
+            help="Call a number on the do-not-call list (the patient asked to be called).",
+        ),
+    ] = False,
 ) -> None:
-    """Place one call: dispatch the outbound-caller agent to a new room."""
+    """Place one call: dispatch the outbound-caller agent to a new room. Refused for a
+    number on the do-not-call list, and for an appointment that is not that number's."""
     try:
         meta = DispatchMetadata(
             phone_number=phone_number, transfer_to=transfer_to, appointment_id=appointment_id
@@ -281,11 +290,25 @@ def call(
     room = new_room_name()
 
     async def work() -> str:
-        async with livekit_api(settings) as lkapi:
-            dispatch = await create_call(lkapi, meta, room=room)
         store = open_store(os.environ)
-        if store is not None:
-            try:
+        if store is None and appointment_id is not None:
+            raise OutboundCallerError(
+                "not calling: --appointment-id needs the scheduling store "
+                "(DATABASE_URL, or outbound-caller.db here)"
+            )
+        try:
+            if store is not None:
+                problem = await dial_problem(
+                    store,
+                    phone=meta.phone_number,
+                    appointment_id=appointment_id,
+                    override_dnc=override_do_not_call,
+                )
+                if problem is not None:
+                    raise OutboundCallerError(f"not calling: {problem}")
+            async with livekit_api(settings) as lkapi:
+                dispatch = await create_call(lkapi, meta, room=room)
+            if store is not None:
                 await record_placed(
                     store,
                     room=room,
@@ -294,7 +317,8 @@ def call(
                     appointment_id=appointment_id,
                     dispatch_id=dispatch.id,
                 )
-            finally:
+        finally:
+            if store is not None:
                 await store.close()
         return dispatch.id
 

@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from ..config import MAX_CALL_DURATION_MAX, RINGING_TIMEOUT_MAX
 from ..outcome import CallRecord
+from ..phone import mask
 from . import schema as db
 from .appointments import Store
 
@@ -152,6 +153,32 @@ async def list_calls(store: Store, *, since: datetime | None = None) -> list[Cal
             )
             for c in (await s.scalars(query)).all()
         ]
+
+
+async def dial_problem(
+    store: Store, *, phone: str, appointment_id: int | None, override_dnc: bool = False
+) -> str | None:
+    """Why a single call to ``phone`` (about ``appointment_id``) must not be placed, or None.
+    The campaign runner makes the same do-not-call check for every dial it claims."""
+    async with store.read() as s:
+        blocked = await s.get(db.DoNotCall, phone)
+        if blocked is not None and not override_dnc:
+            return (
+                f"{mask(phone)} is on the do-not-call list ({blocked.reason}); remove it "
+                "(outbound-caller dnc remove) or pass --override-do-not-call if the patient "
+                "has asked to be called"
+            )
+        if appointment_id is None:
+            return None
+        appointment = await s.get(db.Appointment, appointment_id)
+        if appointment is None:
+            return f"there is no appointment {appointment_id}"
+        if appointment.patient.phone != phone:
+            return (
+                f"appointment {appointment_id} is not for the patient at this number; "
+                "call the number on file for it"
+            )
+    return None
 
 
 async def is_blocked(s: AsyncSession, phone: str) -> bool:
