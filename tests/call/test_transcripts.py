@@ -14,7 +14,13 @@ import pytest
 from conftest import NOW, PATIENT_PHONE, StartCall
 from helpers import eventually
 from livekit_stub import LiveKitStub
-from outbound_caller.call.transcripts import FILE_PATTERN, mask_numbers, prune, write_transcript
+from outbound_caller.call.transcripts import (
+    FILE_PATTERN,
+    mask_birth_dates,
+    mask_numbers,
+    prune,
+    write_transcript,
+)
 from outbound_caller.cli.scripted import Rule, ToolCall, Turn
 from outbound_caller.config import load_settings
 from test_config import GOOD
@@ -70,6 +76,7 @@ async def test_a_transcript_when_configured_is_masked_and_one_file_per_call(
     live = await start_call(RULES)
     await live.session.run(user_input="Yes, I'll come.")
     await live.session.run(user_input="Call me at 415 555 0188 or +1 (415) 555-0123. Bye.")
+    await live.session.run(user_input="I was born on March 3rd, 1985.")
     path = write_transcript(
         tmp_path / "t",
         room="call-1",
@@ -89,6 +96,9 @@ async def test_a_transcript_when_configured_is_masked_and_one_file_per_call(
     assert "***0123" in text
     assert "555 0188" not in text
     assert "555-0123" not in text
+    assert "callee: I was born on [date]." in text
+    assert "1985" not in text
+    assert oct((tmp_path / "t").stat().st_mode & 0o777) == "0o700"
     assert [p.name for p in (tmp_path / "t").iterdir()] == [path.name]
 
 
@@ -116,6 +126,24 @@ def test_retention_removes_old_transcripts_only(tmp_path: Path) -> None:
 )
 def test_numbers_are_masked_and_dates_are_not(text: str, masked: str) -> None:
     assert mask_numbers(text) == masked
+
+
+@pytest.mark.parametrize(
+    ("text", "masked"),
+    [
+        ("my birthday is March 3rd, 1985", "my birthday is [date]"),
+        ("it's the 3rd of March 1985", "it's the [date]"),
+        ("3/3/85", "[date]"),
+        ('{"date_of_birth": "1985-03-03"}', '{"date_of_birth": "[date]"}'),
+        ("march third nineteen eighty-five", "march third [date]"),
+        # appointments are this year or next: they stay readable
+        ("on December 8th, 2026 at 10", "on December 8th, 2026 at 10"),
+        ('{"day": "2026-12-08"}', '{"day": "2026-12-08"}'),
+        ("see you Tuesday, December 8", "see you Tuesday, December 8"),
+    ],
+)
+def test_dates_of_birth_are_masked_and_appointment_dates_are_not(text: str, masked: str) -> None:
+    assert mask_birth_dates(text, this_year=2026) == masked
 
 
 def test_transcript_settings_are_validated() -> None:

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import os
+import stat
 from datetime import UTC, date, datetime, time, timedelta
+from pathlib import Path
 
 import pytest
 from alembic.autogenerate import compare_metadata
@@ -215,3 +218,21 @@ def test_database_url_defaults_to_a_sqlite_file_and_maps_drivers() -> None:
     assert database_url({"DATABASE_URL": "sqlite:///var/oc.db"}) == "sqlite+aiosqlite:///var/oc.db"
     with pytest.raises(StoreError, match="must start with postgresql://"):
         database_url({"DATABASE_URL": "mysql://x"})
+
+
+async def test_a_new_sqlite_database_and_its_journal_are_private(tmp_path: Path) -> None:
+    # names, phones and dates of birth: readable by their owner only, whatever the umask
+    old = os.umask(0o022)
+    try:
+        store = Store(f"sqlite+aiosqlite:///{tmp_path / 'practice.db'}", now=lambda: NOW)
+        try:
+            await store.upgrade()
+            await make_practice(store)
+            files = sorted(tmp_path.glob("practice.db*"))
+            assert [f.name for f in files][:1] == ["practice.db"]
+            for f in files:
+                assert stat.S_IMODE(f.stat().st_mode) == 0o600, f.name
+        finally:
+            await store.close()
+    finally:
+        os.umask(old)

@@ -36,7 +36,14 @@ from ..errors import (
 )
 from . import schema as db
 from .availability import ProviderDay, decode_slot_id, fits, free_slots, localize
-from .database import database_url, describe_failure, redact, sqlite_tuning, store_configured
+from .database import (
+    create_private,
+    database_url,
+    describe_failure,
+    redact,
+    sqlite_tuning,
+    store_configured,
+)
 from .scheduling import MAX_DAYS_AHEAD, Appointment, Slot, utc_now
 
 logger = logging.getLogger(__name__)
@@ -119,6 +126,7 @@ class Store:
         self.engine = create_async_engine(url, echo=echo)
         self.dialect = self.engine.dialect.name
         if self.dialect == "sqlite":
+            create_private(url)
             sqlite_tuning(self.engine)
         self._sessions = async_sessionmaker(self.engine, expire_on_commit=False)
         self._setups: dict[int, tuple[float, PracticeSetup]] = {}

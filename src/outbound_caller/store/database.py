@@ -3,7 +3,9 @@ connections are set up."""
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -64,6 +66,19 @@ def describe_failure(exc: BaseException, url: str) -> str:
     if "[SQL:" in text or "parameters:" in text:
         text = type(orig).__name__
     return f"{text} (database at {redact(url)})"
+
+
+def create_private(url: str) -> None:
+    """Create a SQLite database file readable by its owner only (0600) before SQLite does
+    (it would follow the umask, 0644 for most): it holds names, phones and dates of birth.
+    SQLite gives its -wal and -shm files the database file's permissions."""
+    database = make_url(url).database
+    if not database or database == ":memory:" or database.startswith("file:"):
+        return
+    path = Path(database)
+    if path.parent.is_dir() and not path.exists():  # a missing folder: SQLite says so
+        with contextlib.suppress(FileExistsError):
+            os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
 
 
 def sqlite_tuning(engine: AsyncEngine) -> None:
