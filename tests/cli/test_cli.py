@@ -92,12 +92,14 @@ def test_demo_with_a_refused_key_says_so_in_one_line(tmp_path: Path, refusing_op
     ]
 
 
-def test_demo_plays_a_whole_call_offline_against_the_sqlite_store(tmp_path: Path) -> None:
+def test_demo_plays_a_whole_call_offline_against_its_own_sqlite_store(tmp_path: Path) -> None:
     proc = run_bare([str(SCRIPT), "demo"], cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
     out = proc.stdout
     assert "scripted stand-in for GPT-4o" in out
-    assert "Store: sqlite+aiosqlite:///outbound-caller.db" in out
+    assert "Store: sqlite+aiosqlite:///outbound-caller-demo.db" in out
+    # the practice's own database is never touched
+    assert not (tmp_path / "outbound-caller.db").exists()
     assert "callee:  Hello?" in out
     assert "agent → look_up_availability" in out
     assert "agent → confirm_appointment" in out
@@ -107,9 +109,9 @@ def test_demo_plays_a_whole_call_offline_against_the_sqlite_store(tmp_path: Path
     assert "status=rescheduled" in out.split("Appointment after")[1]
     assert "Traceback" not in proc.stderr
     assert {p.name for p in tmp_path.iterdir()} <= {
-        "outbound-caller.db",
-        "outbound-caller.db-wal",
-        "outbound-caller.db-shm",
+        "outbound-caller-demo.db",
+        "outbound-caller-demo.db-wal",
+        "outbound-caller-demo.db-shm",
     }
 
 
@@ -131,6 +133,19 @@ async def test_demo_moves_the_row_to_the_slot_the_callee_chose(tmp_path: Path) -
     assert "status=rescheduled" in text
     assert [(h.action, h.by) for h in history] == [("rescheduled", "demo")]
     assert state.record.tools_used == ["look_up_availability", "confirm_appointment", "end_call"]
+
+
+def test_the_demo_leaves_the_configured_database_alone(
+    here: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    practice = here / "practice.db"
+    monkeypatch.setenv("DATABASE_URL", f"sqlite:///{practice}")
+    assert cli("db", "seed-demo")[0] == 0
+    before = practice.read_bytes()
+    code, out = cli("demo")
+    assert code == 0, out
+    assert "Store: sqlite+aiosqlite:///outbound-caller-demo.db" in out
+    assert practice.read_bytes() == before
 
 
 def test_live_llm_needs_an_openai_key() -> None:

@@ -41,7 +41,7 @@ from ..store.calls import (
     record_placed,
     settle_unreported,
 )
-from ..store.database import database_url, redact
+from ..store.database import DEMO_SQLITE_FILE, database_url, redact
 from ..store.importer import ImportFailed
 from ..store.scheduling import utc_now
 from .common import fail
@@ -62,12 +62,13 @@ app.add_typer(db_app, name="db")
 app.add_typer(appointments_app, name="appointments")
 
 
-def _with_store(work: Callable[[Store], Awaitable[T]]) -> T:
-    """Open the store named by DATABASE_URL (a SQLite file here by default), run, close."""
-    try:
-        url = database_url(os.environ)
-    except StoreError as exc:
-        raise fail(str(exc), 2) from None
+def _with_store(work: Callable[[Store], Awaitable[T]], *, url: str | None = None) -> T:
+    """Open the store at ``url`` (default: DATABASE_URL, or a SQLite file here), run, close."""
+    if url is None:
+        try:
+            url = database_url(os.environ)
+        except StoreError as exc:
+            raise fail(str(exc), 2) from None
 
     async def _run() -> T:
         store = Store(url, now=utc_now)
@@ -199,9 +200,20 @@ def demo(
         bool,
         typer.Option("--live-llm", help="Use the real OpenAI model (needs OPENAI_API_KEY)."),
     ] = False,
+    database: Annotated[
+        str,
+        typer.Option(
+            help="The demo's own database (never DATABASE_URL: the demo moves appointments).",
+        ),
+    ] = f"sqlite:///{DEMO_SQLITE_FILE}",
 ) -> None:
-    """Play one complete appointment call offline, turn by turn, against the store."""
+    """Play one complete appointment call offline, turn by turn, against its own store."""
     from .demo import run_demo
+
+    try:
+        url = database_url({"DATABASE_URL": database})
+    except StoreError as exc:
+        raise fail(str(exc), 2) from None
 
     model = None
     if live_llm:
@@ -211,7 +223,7 @@ def demo(
         from livekit.plugins import openai
 
         model = openai.LLM(model=os.environ.get("LLM_MODEL") or "gpt-4o", api_key=key)
-    _with_store(lambda store: run_demo(store, now=utc_now(), model=model, out=typer.echo))
+    _with_store(lambda store: run_demo(store, now=utc_now(), model=model, out=typer.echo), url=url)
 
 
 from .campaign import campaign_app  # noqa: E402

@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from ..errors import StoreError
 
 DEFAULT_SQLITE_FILE = "outbound-caller.db"
+DEMO_SQLITE_FILE = "outbound-caller-demo.db"  # the demo's own: it moves appointments
 BUSY_TIMEOUT_S = 30  # how long a SQLite connection waits for another process's write lock
 
 # aiosqlite logs every statement at DEBUG with its parameters (phone numbers, names, dates
