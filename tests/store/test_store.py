@@ -25,6 +25,7 @@ from outbound_caller.errors import (
 )
 from outbound_caller.store import schema as db
 from outbound_caller.store.appointments import Store
+from outbound_caller.store.availability import encode_slot_id
 from outbound_caller.store.database import database_url
 from outbound_caller.store.seed import seed_demo
 from storedata import add_patients_with_appointments, make_practice
@@ -141,6 +142,20 @@ async def test_bad_slot_ids_and_taken_slots_change_nothing(store: Store) -> None
             await store.reschedule(ids.jane_appt, bad, by="AJ_1")
     assert (await store.appointment(ids.jane_appt)).status == "scheduled"
     assert [h.action for h in await store.history(ids.jane_appt)] == []
+
+
+async def test_a_well_formed_slot_id_off_the_offered_grid_books_nothing(store: Store) -> None:
+    ids = await make_practice(store)
+    offered = await store.availability(ids.practice, date(2026, 12, 8), minutes=30)
+    assert datetime(2026, 12, 8, 15, 0, tzinfo=NY) in {s.start for s in offered}
+    # 15:07 with Dr. Rivera: working time, free, but never offered (15-minute grid)
+    off_grid = encode_slot_id(ids.rivera, datetime(2026, 12, 8, 15, 7, tzinfo=NY))
+    assert off_grid not in {s.id for s in offered}
+    with pytest.raises(InvalidRequest):
+        await store.reschedule(ids.jane_appt, off_grid, by="AJ_1")
+    assert (await store.appointment(ids.jane_appt)).status == "scheduled"
+    on_grid = encode_slot_id(ids.rivera, datetime(2026, 12, 8, 15, 0, tzinfo=NY))
+    assert (await store.reschedule(ids.jane_appt, on_grid, by="AJ_1")).status == "rescheduled"
 
 
 async def test_fifty_calls_reaching_for_one_slot_book_it_exactly_once(store: Store) -> None:

@@ -404,6 +404,7 @@ class Store:
                 provider_periods=[
                     (h.starts, h.ends) for h in provider.hours if h.weekday == day.weekday()
                 ],
+                step=SLOT_STEP,  # only times a lookup offers book
             ):
                 raise InvalidRequest(
                     "I don't have that time on my list; let me look the day up again."

@@ -139,10 +139,14 @@ def fits(
     zone: ZoneInfo,
     practice_periods: Sequence[Period],
     provider_periods: Sequence[Period],
+    step: timedelta | None = None,
 ) -> bool:
-    """True when [start, start + duration) lies inside working time on ``day``."""
+    """True when [start, start + duration) lies inside working time on ``day`` and, with
+    ``step``, begins on the grid :func:`free_slots` offers (every ``step`` from the period's
+    opening)."""
     end = start + duration
     for opens, closes in intersect(practice_periods, provider_periods):
-        if localize(day, opens, zone) <= start and end <= localize(day, closes, zone):
-            return True
+        begins = localize(day, opens, zone)
+        if begins <= start and end <= localize(day, closes, zone):
+            return step is None or (start - begins) % step == timedelta(0)
     return False
