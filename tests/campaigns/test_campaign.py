@@ -313,6 +313,39 @@ async def test_planning_for_a_day_takes_the_unconfirmed_appointments(store: Stor
     assert [(t.appointment_id, t.phone) for t in targets] == [(ids.jane_appt, "+14155550123")]
 
 
+async def test_a_number_with_two_appointments_that_day_is_called_once(store: Store) -> None:
+    ids = await make_practice(store)
+    async with store.transaction() as s:  # Jane's second check-up that Tuesday, later on
+        s.add(
+            db.Appointment(
+                practice_id=ids.practice,
+                patient_id=ids.jane,
+                provider_id=ids.chen,
+                type_id=ids.checkup,
+                start_at=datetime(2026, 12, 1, 15, 30, tzinfo=NY),
+                end_at=datetime(2026, 12, 1, 16, 0, tzinfo=NY),
+            )
+        )
+    _, n = await plan_for_day(
+        store,
+        practice_id=ids.practice,
+        day=datetime(2026, 12, 1).date(),
+        name="tue",
+        policy=FAST,
+        now=MONDAY_9AM_NY,
+    )
+    assert n == 1
+    async with store.read() as s:
+        targets = (await s.scalars(select(db.CampaignTarget))).all()
+    # about the first of the day's appointments
+    assert [(t.appointment_id, t.phone) for t in targets] == [(ids.jane_appt, "+14155550123")]
+    repeated = [*people(2), people(1)[0]]
+    _, listed = await plan_for_people(
+        store, practice_id=ids.practice, people=repeated, name="csv", policy=FAST, now=MONDAY_9AM_NY
+    )
+    assert listed == 2
+
+
 @pytest.mark.parametrize("store_url", ["postgresql"], indirect=True)
 async def test_two_runners_share_one_campaign_on_postgresql_without_overlap(store: Store) -> None:
     ids = await make_practice(store)

@@ -44,17 +44,16 @@ async def plan_for_day(
                 .order_by(db.Appointment.start_at)
             )
         ).all()
+        # one call per number: a patient (or a family sharing a phone) with two appointments
+        # that day is called once, about the first
+        first: dict[str, dict[str, object]] = {}
+        for a, p, ph, n, tz in rows:
+            first.setdefault(
+                ph, {"appointment_id": a, "patient_id": p, "phone": ph, "name": n, "timezone": tz}
+            )
         campaign_id = await _new_campaign(s, practice_id, name, policy, now)
-        await _add_targets(
-            s,
-            campaign_id,
-            [
-                {"appointment_id": a, "patient_id": p, "phone": ph, "name": n, "timezone": tz}
-                for a, p, ph, n, tz in rows
-            ],
-            now,
-        )
-        return campaign_id, len(rows)
+        await _add_targets(s, campaign_id, list(first.values()), now)
+        return campaign_id, len(first)
 
 
 async def plan_for_people(
@@ -70,9 +69,15 @@ async def plan_for_people(
     async with store.write() as s:
         if await s.get(db.Practice, practice_id) is None:
             raise CampaignError(f"no practice with id {practice_id}")
+        unique: list[dict[str, object]] = []
+        seen: set[str] = set()
+        for person in people:
+            if person["phone"] not in seen:
+                seen.add(person["phone"])
+                unique.append(dict(person))
         campaign_id = await _new_campaign(s, practice_id, name, policy, now)
-        await _add_targets(s, campaign_id, [dict(p) for p in people], now)
-        return campaign_id, len(people)
+        await _add_targets(s, campaign_id, unique, now)  # one call per number
+        return campaign_id, len(unique)
 
 
 async def _new_campaign(
