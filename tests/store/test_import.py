@@ -4,6 +4,7 @@ held from the first check to the commit, working hours, and linear checks."""
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import random
 import signal
@@ -241,3 +242,30 @@ async def test_an_import_killed_at_random_moments_leaves_all_or_nothing(
     if await count(store, db.Patient) == 2:
         assert await run(None) == 0
     assert await count(store, db.Patient) == 2 + rows
+
+
+async def test_a_booking_under_another_process_lock_logs_the_lock_and_the_wait(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    from outbound_caller.errors import ScheduleUnavailable
+
+    monkeypatch.setattr(database, "BUSY_TIMEOUT_S", 1)
+    path = tmp_path / "store.db"
+    store = Store(f"sqlite+aiosqlite:///{path}", now=now)
+    await store.upgrade()
+    try:
+        ids = await make_practice(store)
+        holder = sqlite3.connect(path, isolation_level=None)
+        holder.execute("BEGIN IMMEDIATE")
+        try:
+            with caplog.at_level(logging.WARNING), pytest.raises(ScheduleUnavailable):
+                await store.confirm(ids.jane_appt, by="AJ_1")
+        finally:
+            holder.execute("ROLLBACK")
+            holder.close()
+        [line] = [r.getMessage() for r in caplog.records if "schedule" in r.getMessage()]
+        assert line == (
+            "schedule write failed: the database is locked by another process (waited 1 s)"
+        )
+    finally:
+        await store.close()

@@ -191,8 +191,7 @@ class Store:
             async with self._sessions() as session:
                 yield session
         except (SQLAlchemyError, OSError) as exc:
-            logger.warning("schedule read failed: %s", type(exc).__name__)
-            raise ScheduleUnavailable("I can't reach the schedule right now.") from exc
+            raise self._unavailable("read", exc) from exc
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[AsyncSession]:
@@ -217,8 +216,13 @@ class Store:
         except SchedulingError:
             raise
         except (SQLAlchemyError, OSError) as exc:
-            logger.warning("schedule write failed: %s", type(exc).__name__)
-            raise ScheduleUnavailable("I can't reach the schedule right now.") from exc
+            raise self._unavailable("write", exc) from exc
+
+    def _unavailable(self, what: str, exc: BaseException) -> ScheduleUnavailable:
+        """Logs what went wrong (a lock held by another process and how long this waited,
+        or a lost connection; never row data); the agent apologises either way."""
+        logger.warning("schedule %s failed: %s", what, self.failure(exc))
+        return ScheduleUnavailable("I can't reach the schedule right now.")
 
     # -- reads -----------------------------------------------------------------------
 
@@ -325,8 +329,7 @@ class Store:
             async with self.engine.connect() as conn:
                 rows = (await conn.execute(query)).all()
         except (SQLAlchemyError, OSError) as exc:
-            logger.warning("schedule read failed: %s", type(exc).__name__)
-            raise ScheduleUnavailable("I can't reach the schedule right now.") from exc
+            raise self._unavailable("read", exc) from exc
         by_provider: dict[int, list[tuple[datetime, datetime]]] = {}
         for pid, start, end in rows:
             by_provider.setdefault(pid, []).append((start, end))
