@@ -75,7 +75,7 @@ def facts(messages: list[dict[str, Any]]) -> dict[str, str]:
     script's ``{practice}``, ``{patient}`` and ``{first}``."""
     system = _text(messages[0].get("content")) if messages else ""
     practice = re.search(r"assistant of (.+?), a dental practice", system)
-    patient = re.search(r"^- Patient: (.+?)\.?$", system, re.M)
+    patient = re.search(r'^- Patient: "?(.+?)"?\.?$', system, re.M)
     name = patient.group(1) if patient else "the patient"
     return {
         "practice": practice.group(1) if practice else "the practice",

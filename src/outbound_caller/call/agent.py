@@ -7,6 +7,7 @@ the LLM, so nothing a callee says can reach anyone else's data.
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -76,6 +77,12 @@ class CallState:
         return self.now().astimezone(self.practice.zone).date()
 
 
+def as_data(value: str) -> str:
+    """A record's text as the instructions quote it: in double quotes, line breaks and quotes
+    escaped, so it reads as one value and cannot start an instruction of its own."""
+    return json.dumps(value, ensure_ascii=False)
+
+
 def build_instructions(state: CallState) -> str:
     zone = state.practice.zone
     appt = state.appointment
@@ -84,9 +91,13 @@ def build_instructions(state: CallState) -> str:
         practice_name=state.practice.name,
         today=speak_date(state.today()) + f" ({state.today().isoformat()})",
         timezone=str(zone),
-        patient=state.patient_name or "name not on file (ask who you are speaking with)",
+        patient=(
+            as_data(state.patient_name)
+            if state.patient_name
+            else "name not on file (ask who you are speaking with)"
+        ),
         appointment=(
-            f"{speak_when(appt.start, zone)} with {appt.provider} (status {appt.status})"
+            f"{speak_when(appt.start, zone)} with {as_data(appt.provider)} (status {appt.status})"
             if appt
             else "none on file; you can still offer to book one"
         ),
@@ -104,7 +115,7 @@ def build_opening(state: CallState) -> str:
     return prompts.render(
         "opening",
         practice_name=state.practice.name,
-        patient=state.patient_name or "the patient",
+        patient=as_data(state.patient_name) if state.patient_name else "the patient",
     )
 
 
