@@ -89,6 +89,17 @@ async def test_appointments_outside_working_hours_are_refused_by_line_unless_all
     result = await import_csv(store, rows, now=now, outside_hours=True)
     assert result.rows == 6
     assert await count(store, db.Appointment) == before + 6
+    async with store.read() as s:  # each imported row has its history: created, by import
+        history = (
+            await s.execute(
+                select(db.AppointmentChange.action, db.AppointmentChange.by, db.Appointment.status)
+                .join(db.Appointment, db.Appointment.id == db.AppointmentChange.appointment_id)
+                .where(db.AppointmentChange.by == "import")
+            )
+        ).all()
+    assert sorted(history) == sorted(
+        [("created", "import", "scheduled")] * 5 + [("created", "import", "cancelled")]
+    )
 
 
 async def test_overlaps_are_found_whatever_the_order_of_the_file(
