@@ -280,3 +280,50 @@ async def test_a_booking_under_another_process_lock_logs_the_lock_and_the_wait(
         )
     finally:
         await store.close()
+
+
+@pytest.mark.parametrize("store_url", ["postgresql"], indirect=True)
+async def test_an_import_that_loses_postgresql_midway_says_so_in_one_line(
+    store: Store, tmp_path: Path
+) -> None:
+    import asyncpg
+
+    await make_practice(store)
+    big = _patients_csv(tmp_path / "patients.csv", 20_000)
+    proc = await asyncio.create_subprocess_exec(
+        str(Path(sys.executable).parent / "outbound-caller"),
+        "import",
+        str(big),
+        env={**os.environ, "DATABASE_URL": store.url},
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    server = store.url.replace("postgresql+asyncpg://", "postgresql://")
+    admin = await asyncpg.connect(server)
+    try:
+        terminated = False
+        for _ in range(600):  # until the import is writing, at most 60 s
+            pids = await admin.fetch(
+                "SELECT pid FROM pg_stat_activity WHERE datname = current_database() "
+                "AND pid <> pg_backend_pid() AND query ILIKE 'INSERT INTO patients%'"
+            )
+            if pids:
+                for row in pids:  # the server goes away under the import
+                    await admin.execute("SELECT pg_terminate_backend($1)", row["pid"])
+                terminated = True
+                break
+            if proc.returncode is not None:
+                break
+            await asyncio.sleep(0.1)
+    finally:
+        await admin.close()
+    out, err = await proc.communicate()
+    assert terminated, "the import finished before it could be interrupted"
+    assert proc.returncode == 1
+    lines = (out + err).decode().strip().splitlines()
+    assert len(lines) == 1, lines
+    assert lines[0].startswith("outbound-caller: nothing imported: "), lines
+    assert "Patient" not in lines[0]
+    assert "+1415" not in lines[0]
+    assert await count(store, db.Patient) == 2

@@ -7,6 +7,7 @@ Exit codes: 0 done; 1 the operation failed (database unreachable, file not impor
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 from collections.abc import Awaitable, Callable, Coroutine
 from datetime import UTC, date, datetime, time
@@ -234,6 +235,9 @@ app.add_typer(campaign_app, name="campaign")
 def main() -> None:
     for key, value in read_env_file(Path(ENV_FILE)).items():
         os.environ.setdefault(key, value)
+    # a connection lost mid-write makes asyncio warn once per further write ("socket.send()
+    # raised exception."); the command says what happened in its own one line
+    logging.getLogger("asyncio").setLevel(logging.ERROR)
     app()
 
 

@@ -41,6 +41,7 @@ from .database import (
     database_url,
     describe_failure,
     redact,
+    short_reason,
     sqlite_tuning,
     store_configured,
 )
@@ -146,7 +147,9 @@ class Store:
             async with self.engine.connect() as conn:
                 await conn.execute(text("SELECT 1"))
         except (SQLAlchemyError, OSError) as exc:
-            raise StoreError(f"cannot reach the database at {redact(self.url)}: {exc}") from None
+            raise StoreError(
+                f"cannot reach the database at {redact(self.url)}: {short_reason(exc)}"
+            ) from None
 
     def _alembic_config(self) -> Any:
         from alembic.config import Config
@@ -169,7 +172,9 @@ class Store:
                     lambda c: MigrationContext.configure(c).get_current_revision()
                 )
         except (SQLAlchemyError, OSError) as exc:
-            raise StoreError(f"cannot read the database at {redact(self.url)}: {exc}") from None
+            raise StoreError(
+                f"cannot read the database at {redact(self.url)}: {short_reason(exc)}"
+            ) from None
         if current != head:
             raise StoreError(
                 f"the database at {redact(self.url)} is not at the latest schema "
@@ -183,7 +188,9 @@ class Store:
         try:
             await asyncio.to_thread(command.upgrade, self._alembic_config(), "head")
         except (SQLAlchemyError, OSError) as exc:
-            raise StoreError(f"cannot migrate the database at {redact(self.url)}: {exc}") from None
+            raise StoreError(
+                f"cannot migrate the database at {redact(self.url)}: {short_reason(exc)}"
+            ) from None
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncSession]:

@@ -55,17 +55,23 @@ def redact(url: str) -> str:
     return make_url(url).render_as_string(hide_password=True)
 
 
-def describe_failure(exc: BaseException, url: str) -> str:
-    """What went wrong with the database, in one line that carries no row data: a driver's
-    error text can quote the statement's parameters (names, phone numbers)."""
+def short_reason(exc: BaseException) -> str:
+    """The driver's own words for ``exc``, one line, without the statement or its
+    parameters that SQLAlchemy appends (names, phone numbers)."""
     orig = getattr(exc, "orig", None) or exc
-    text = str(orig).strip().splitlines()[0] if str(orig).strip() else type(orig).__name__
+    text = str(orig).strip()
+    line = text.splitlines()[0] if text else ""
+    line = line.split("[SQL:", 1)[0].split("[parameters:", 1)[0].strip()
+    return line or type(orig).__name__
+
+
+def describe_failure(exc: BaseException, url: str) -> str:
+    """What went wrong with the database, in one line that carries no row data."""
+    text = short_reason(exc)
     if "database is locked" in text or "database table is locked" in text:
         return f"the database is locked by another process (waited {BUSY_TIMEOUT_S} s)"
     if isinstance(exc, OSError) or getattr(exc, "connection_invalidated", False):
         return f"lost the connection to the database at {redact(url)}"
-    if "[SQL:" in text or "parameters:" in text:
-        text = type(orig).__name__
     return f"{text} (database at {redact(url)})"
 
 
