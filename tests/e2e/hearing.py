@@ -15,6 +15,7 @@ RATE = 8000
 FRAME = RATE // 50  # 20 ms
 SPEECH_RMS = 250
 GAP_S = 0.6  # this much quiet separates two utterances
+SENTENCE_GAP_S = 0.15  # the pause between two sentences of one turn
 MARGINS = ((0.5, 0.5), (0.3, 0.3), (0.2, 0.6))  # seconds of context before and after
 
 
@@ -56,8 +57,9 @@ def upsample(pcm: bytes, rate: int, to: int) -> bytes:
     return np.interp(positions, np.arange(samples.size), samples).astype(np.int16).tobytes()
 
 
-def spans(pcm: bytes, started: float) -> list[tuple[float, float]]:
-    """(start, end) wall-clock times of the loud stretches of ``pcm``."""
+def spans(pcm: bytes, started: float, gap: float = GAP_S) -> list[tuple[float, float]]:
+    """(start, end) wall-clock times of the loud stretches of ``pcm``, split at quiet
+    stretches of ``gap`` seconds or more."""
     found: list[tuple[float, float]] = []
     begin: float | None = None
     last_loud = 0.0
@@ -67,7 +69,7 @@ def spans(pcm: bytes, started: float) -> list[tuple[float, float]]:
             if begin is None:
                 begin = at
             last_loud = at + FRAME / RATE
-        elif begin is not None and at - last_loud >= GAP_S:
+        elif begin is not None and at - last_loud >= gap:
             found.append((begin, last_loud))
             begin = None
     if begin is not None:
@@ -85,8 +87,8 @@ def utterances(pcm: bytes, started: float, candidates: list[str]) -> list[Uttera
     )
     decoder = Decoder(jsgf=str(grammar), samprate=16000, loglevel="FATAL")
     heard: list[Utterance] = []
-    for begin, end in spans(pcm, started):
-        text = None
+
+    def read(begin: float, end: float) -> str | None:
         # the recogniser is sensitive to where a segment starts and ends: try a few margins
         # of silence around it and keep the first that reads as the candidates' sentences
         for before, after in MARGINS:
@@ -97,7 +99,20 @@ def utterances(pcm: bytes, started: float, candidates: list[str]) -> list[Uttera
             decoder.end_utt()
             hyp = decoder.hyp()
             if hyp is not None and hyp.hypstr:
-                text = hyp.hypstr
-                break
+                return str(hyp.hypstr)
+        return None
+
+    for begin, end in spans(pcm, started):
+        text = read(begin, end)
+        if text is None:
+            # a turn of several sentences: read it sentence by sentence, at its short pauses
+            parts = [
+                (b, e)
+                for b, e in spans(pcm, started, gap=SENTENCE_GAP_S)
+                if begin <= b and e <= end + FRAME / RATE
+            ]
+            if len(parts) > 1:
+                read_parts = [read(b, e) for b, e in parts]
+                text = " ".join(t for t in read_parts if t) or None
         heard.append(Utterance(begin, end, text))
     return heard

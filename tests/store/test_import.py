@@ -12,6 +12,9 @@ import sqlite3
 import subprocess
 import sys
 import threading
+from collections.abc import AsyncIterator, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -181,31 +184,47 @@ async def test_an_import_holds_the_booking_guard_from_its_checks_to_its_commit(
     assert _guard_is_free(store.url, ids.rivera)
 
 
-async def test_a_locked_database_is_named_in_one_line_without_patient_data(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setattr(database, "BUSY_TIMEOUT_S", 1)
+@dataclass
+class Locked:
+    """A SQLite store with its practice, whose write lock another process can hold."""
+
+    store: Store
+    ids: Ids
+    path: Path
+
+    @contextmanager
+    def held(self) -> Iterator[None]:
+        holder = sqlite3.connect(self.path, isolation_level=None)
+        holder.execute("BEGIN IMMEDIATE")  # another process writing
+        try:
+            yield
+        finally:
+            holder.execute("ROLLBACK")
+            holder.close()
+
+
+@pytest.fixture
+async def locked(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[Locked]:
+    monkeypatch.setattr(database, "BUSY_TIMEOUT_S", 1)  # a 1 s wait for the lock
     path = tmp_path / "store.db"
     store = Store(f"sqlite+aiosqlite:///{path}", now=now)
     await store.upgrade()
     try:
-        await make_practice(store)
-        rows = write(tmp_path / "p.csv", "name,phone\nAda Lovelace,+14155550901\n")
-        holder = sqlite3.connect(path, isolation_level=None)
-        holder.execute("BEGIN IMMEDIATE")  # another process writing
-        try:
-            with pytest.raises(StoreError) as failed:
-                await import_csv(store, rows, now=now)
-        finally:
-            holder.execute("ROLLBACK")
-            holder.close()
-        message = str(failed.value)
-        assert message == (
-            "nothing imported: the database is locked by another process (waited 1 s)"
-        )
-        assert await count(store, db.Patient) == 2
+        yield Locked(store, await make_practice(store), path)
     finally:
         await store.close()
+
+
+async def test_a_locked_database_is_named_in_one_line_without_patient_data(
+    locked: Locked, tmp_path: Path
+) -> None:
+    rows = write(tmp_path / "p.csv", "name,phone\nAda Lovelace,+14155550901\n")
+    with locked.held(), pytest.raises(StoreError) as failed:
+        await import_csv(locked.store, rows, now=now)
+    assert str(failed.value) == (
+        "nothing imported: the database is locked by another process (waited 1 s)"
+    )
+    assert await count(locked.store, db.Patient) == 2
 
 
 def _patients_csv(path: Path, rows: int) -> Path:
@@ -256,30 +275,14 @@ async def test_an_import_killed_at_random_moments_leaves_all_or_nothing(
 
 
 async def test_a_booking_under_another_process_lock_logs_the_lock_and_the_wait(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+    locked: Locked, caplog: pytest.LogCaptureFixture
 ) -> None:
     from outbound_caller.errors import ScheduleUnavailable
 
-    monkeypatch.setattr(database, "BUSY_TIMEOUT_S", 1)
-    path = tmp_path / "store.db"
-    store = Store(f"sqlite+aiosqlite:///{path}", now=now)
-    await store.upgrade()
-    try:
-        ids = await make_practice(store)
-        holder = sqlite3.connect(path, isolation_level=None)
-        holder.execute("BEGIN IMMEDIATE")
-        try:
-            with caplog.at_level(logging.WARNING), pytest.raises(ScheduleUnavailable):
-                await store.confirm(ids.jane_appt, by="AJ_1")
-        finally:
-            holder.execute("ROLLBACK")
-            holder.close()
-        [line] = [r.getMessage() for r in caplog.records if "schedule" in r.getMessage()]
-        assert line == (
-            "schedule write failed: the database is locked by another process (waited 1 s)"
-        )
-    finally:
-        await store.close()
+    with locked.held(), caplog.at_level(logging.WARNING), pytest.raises(ScheduleUnavailable):
+        await locked.store.confirm(locked.ids.jane_appt, by="AJ_1")
+    [line] = [r.getMessage() for r in caplog.records if "schedule" in r.getMessage()]
+    assert line == "schedule write failed: the database is locked by another process (waited 1 s)"
 
 
 @pytest.mark.parametrize("store_url", ["postgresql"], indirect=True)
