@@ -330,3 +330,41 @@ async def test_an_import_that_loses_postgresql_midway_says_so_in_one_line(
     assert "Patient" not in lines[0]
     assert "+1415" not in lines[0]
     assert await count(store, db.Patient) == 2
+
+
+@pytest.fixture
+def small_disk(tmp_path: Path) -> Iterator[Path]:
+    """A 2 MB file system of its own (tmpfs; needs root, as CI has), unmounted after."""
+    mount = tmp_path / "small-disk"
+    mount.mkdir()
+    if os.geteuid() != 0:
+        pytest.skip("a full-disk test needs root to mount a small file system")
+    made = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", str(mount)], capture_output=True
+    )
+    if made.returncode != 0:
+        pytest.skip(f"cannot mount a small file system here: {made.stderr.decode().strip()}")
+    try:
+        yield mount
+    finally:
+        subprocess.run(["umount", "-l", str(mount)], check=False)
+
+
+async def test_an_import_onto_a_full_disk_leaves_nothing_and_says_so_in_one_line(
+    small_disk: Path, tmp_path: Path
+) -> None:
+    store = Store(f"sqlite+aiosqlite:///{small_disk / 'store.db'}", now=now)
+    await store.upgrade()
+    try:
+        await make_practice(store)
+        big = _patients_csv(tmp_path / "patients.csv", 60_000)  # several MB once stored
+        with pytest.raises(StoreError) as failed:
+            await import_csv(store, big, now=now)
+        message = str(failed.value)
+        assert message.startswith("nothing imported: database or disk is full"), message
+        assert "\n" not in message
+        assert "Patient" not in message
+        assert "+1415" not in message
+        assert await count(store, db.Patient) == 2
+    finally:
+        await store.close()
