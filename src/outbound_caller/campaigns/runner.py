@@ -22,6 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from ..dispatch import DispatchMetadata
 from ..errors import OutboundCallerError
+from ..outcome import CallStatus
 from ..store import schema as db
 from ..store.appointments import Store
 from ..store.calls import (
@@ -41,7 +42,8 @@ Dialer = Callable[[str, DispatchMetadata], Awaitable[str]]
 """Places one call: (room, metadata) -> dispatch id. Raises OutboundCallerError on failure."""
 
 RETRY = {"no_answer", "busy", "failed", "timeout"}
-TRUNK_FAILED = "trunk_failed"  # the trunk refused the call: stop, no patient is to blame
+# the trunk refused the call: stop, no patient is to blame
+TRUNK_FAILED = CallStatus.TRUNK_FAILED.value
 TRUNK_STOP_REASON = (
     "the SIP trunk refused a call (its credentials or TLS): no more calls were placed; fix "
     "the trunk (outbound-caller trunk check), then carry on with --resume {id}"

@@ -19,7 +19,7 @@ from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ..config import MAX_CALL_DURATION_MAX, RINGING_TIMEOUT_MAX
-from ..outcome import CallRecord
+from ..outcome import CallRecord, CallStatus
 from ..phone import mask
 from . import schema as db
 from .appointments import Store
@@ -32,7 +32,7 @@ DISPATCH_GRACE = timedelta(seconds=30)
 TIMEOUT = "timeout"
 NOT_DISPATCHED = "not_dispatched"
 # outcomes of calls that never rang the patient: not counted as attempts or against caps
-NEVER_RANG = ("trunk_failed", NOT_DISPATCHED)
+NEVER_RANG = (CallStatus.TRUNK_FAILED.value, NOT_DISPATCHED)
 
 
 async def settle_unreported(
