@@ -26,6 +26,7 @@ class Dial:
     room: str
     phone: str
     in_flight: int
+    appointment_id: int | None = None
 
 
 @dataclass
@@ -67,7 +68,9 @@ class World:
             in_flight = await s.scalar(
                 select(func.count()).select_from(db.Call).where(db.Call.status == "dialing")
             )
-        self.dials.append(Dial(self.t, room, meta.phone_number, int(in_flight or 0)))
+        self.dials.append(
+            Dial(self.t, room, meta.phone_number, int(in_flight or 0), meta.appointment_id)
+        )
         script = self.script.get(meta.phone_number)
         status = script.pop(0) if script else "answered"
         self.pending.append((self.t + self.duration, room, status, meta.phone_number))

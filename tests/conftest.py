@@ -108,13 +108,14 @@ async def start_call(telephony: Telephony) -> AsyncIterator[StartCall]:
         *,
         transfer_to: str | None = TRANSFER_TO,
         appointment: Appointment | None = None,
+        appointments: list[Appointment] | None = None,
         patient_name: str | None = "Jane Doe",
         date_of_birth: date | None = None,
         **llm_options: Any,
     ) -> LiveCall:
-        appointment = appointment or jane_appointment()
+        own = appointments or [appointment or jane_appointment()]
         scheduler = InMemoryScheduler(
-            zone=NY, now=lambda: NOW, appointments=[appointment, other_patients_appointment()]
+            zone=NY, now=lambda: NOW, appointments=[*own, other_patients_appointment()]
         )
         model = ScriptedLLM(rules, **llm_options)
         session: AgentSession[CallState] = AgentSession(llm=model)
@@ -129,7 +130,7 @@ async def start_call(telephony: Telephony) -> AsyncIterator[StartCall]:
             record=record,
             now=lambda: NOW,
             patient_name=patient_name,
-            appointment=appointment,
+            appointments=list(own),
             transfer_to=transfer_to,
             log_extra=LOG,
             verify_date_of_birth=date_of_birth is not None,

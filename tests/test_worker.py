@@ -87,8 +87,7 @@ async def test_inline_metadata_gives_the_agent_an_appointment() -> None:
         ' "appointment_time": "2026-12-01T14:30:00-05:00"}'
     )
     context = inline_context(settings, meta, now=lambda: NOW)
-    appointment = context.appointment
-    assert appointment is not None
+    (appointment,) = context.appointments
     assert context.patient_name == "Jane Doe"
     assert context.practice.name == "Bright Smile Dental"
     assert appointment.start.isoformat() == "2026-12-01T19:30:00+00:00"
@@ -96,7 +95,7 @@ async def test_inline_metadata_gives_the_agent_an_appointment() -> None:
     bare = inline_context(
         settings, parse_metadata('{"phone_number": "+14155550123"}'), now=lambda: NOW
     )
-    assert bare.appointment is None
+    assert bare.appointments == ()
 
 
 @pytest.mark.parametrize(

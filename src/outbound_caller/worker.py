@@ -147,7 +147,7 @@ async def entrypoint(ctx: JobContext) -> None:
         record=record,
         now=now_utc,
         patient_name=context.patient_name,
-        appointment=context.appointment,
+        appointments=list(context.appointments),
         transfer_to=meta.transfer_to,
         log_extra=extra,
         verify_date_of_birth=settings.verify_date_of_birth,

@@ -9,12 +9,13 @@ from datetime import date, datetime, timedelta
 
 import pytest
 
-from conftest import NY, PATIENT_PHONE, ROOM, TRANSFER_TO, StartCall
+from conftest import NY, PATIENT_PHONE, ROOM, TRANSFER_TO, StartCall, jane_appointment
 from helpers import eventually
 from livekit_stub import Fail, LiveKitStub
 from outbound_caller.call.agent import OutboundCaller
 from outbound_caller.cli.scripted import Rule, ToolCall, Turn
 from outbound_caller.outcome import CallStatus
+from outbound_caller.store.scheduling import Appointment
 
 
 async def test_confirm_keeps_the_time_and_marks_it_confirmed(start_call: StartCall) -> None:
@@ -344,8 +345,59 @@ async def test_injection_cannot_reach_another_patients_appointment(start_call: S
     assert (await live.scheduler.get_appointment("appt-1")).status == "scheduled"
 
 
+async def test_with_two_appointments_each_tool_needs_a_number_that_is_on_the_call(
+    start_call: StartCall,
+) -> None:
+    morning = Appointment(
+        "appt-3",
+        "Jane Doe",
+        datetime(2026, 12, 1, 9, 0, tzinfo=NY),
+        datetime(2026, 12, 1, 10, 0, tzinfo=NY),
+        "Dr. Chen",
+    )
+    live = await start_call(
+        [
+            Rule(r"^cancel$", Turn("", (ToolCall("cancel_appointment"),))),
+            Rule(r"^cancel three", Turn("", (ToolCall("cancel_appointment", {"appointment": 3}),))),
+            Rule(r"^cancel one", Turn("", (ToolCall("cancel_appointment", {"appointment": 1}),))),
+            Rule(
+                r"^friday",
+                Turn("", (ToolCall("look_up_availability", {"date": "2026-12-04"}),)),
+            ),
+            Rule(r"->", lambda out: Turn(out)),
+        ],
+        appointments=[morning, jane_appointment()],
+    )
+    instructions = live.session.current_agent.instructions
+    assert (
+        'appointment 1: Tuesday the 1st of December at 9 in the morning with "Dr. Chen" '
+        "(status scheduled); appointment 2: Tuesday the 1st of December at 2:30 in the "
+        'afternoon with "Dr. Rivera" (status scheduled)'
+    ) in instructions
+    errors = []
+    for words in ("cancel", "cancel three", "friday"):
+        result = await live.session.run(user_input=words)
+        result.expect.skip_next()
+        output = result.expect.next_event().is_function_call_output().event().item
+        assert output.is_error
+        errors.append(output.output)
+    assert "has 2 appointments on this call" in errors[0]
+    assert "There is no appointment 3; they are numbered 1 to 2." in errors[1]
+    assert "has 2 appointments on this call" in errors[2]
+    assert [(await live.scheduler.get_appointment(i)).status for i in ("appt-3", "appt-1")] == [
+        "scheduled",
+        "scheduled",
+    ]
+
+    await live.session.run(user_input="cancel one")
+    assert (await live.scheduler.get_appointment("appt-3")).status == "cancelled"
+    assert (await live.scheduler.get_appointment("appt-1")).status == "scheduled"
+    assert live.state.record.changes == ["appointment appt-3 cancelled 2026-12-01T09:00:00-05:00"]
+
+
 def test_no_tool_takes_a_patient_or_appointment_from_the_llm() -> None:
-    allowed = {"self", "ctx", "date", "slot_id", "reason", "date_of_birth"}
+    """``appointment`` is a number into the call's own list, never a store id."""
+    allowed = {"self", "ctx", "date", "slot_id", "reason", "date_of_birth", "appointment"}
     for name in (
         "look_up_availability",
         "confirm_appointment",
@@ -355,8 +407,10 @@ def test_no_tool_takes_a_patient_or_appointment_from_the_llm() -> None:
         "cancel_appointment",
         "verify_identity",
     ):
-        params = set(inspect.signature(getattr(OutboundCaller, name)).parameters)
-        assert params <= allowed, (name, params)
+        params = inspect.signature(getattr(OutboundCaller, name)).parameters
+        assert set(params) <= allowed, (name, params)
+        if "appointment" in params:
+            assert params["appointment"].annotation == "int | None", name
 
 
 @pytest.mark.parametrize(

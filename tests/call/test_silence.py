@@ -43,7 +43,7 @@ async def silent_call(
         record=record,
         now=lambda: NOW,
         patient_name="Jane Doe",
-        appointment=jane_appointment(),
+        appointments=[jane_appointment()],
     )
     session.userdata = state
     call.watch_silence(

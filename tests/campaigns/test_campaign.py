@@ -13,8 +13,10 @@ from sqlalchemy import select
 
 from campaign_world import Crash, World
 from conftest import NY
+from outbound_caller.call.context import store_context
 from outbound_caller.campaigns.plan import plan_for_day, plan_for_people
 from outbound_caller.campaigns.runner import Policy, Runner, next_step, window_opening
+from outbound_caller.dispatch import DispatchMetadata
 from outbound_caller.store import schema as db
 from outbound_caller.store.appointments import Store
 from outbound_caller.store.calls import dnc_add, list_calls, record_placed
@@ -316,17 +318,16 @@ async def test_planning_for_a_day_takes_the_unconfirmed_appointments(store: Stor
 async def test_a_number_with_two_appointments_that_day_is_called_once(store: Store) -> None:
     ids = await make_practice(store)
     async with store.transaction() as s:  # Jane's second check-up that Tuesday, later on
-        s.add(
-            db.Appointment(
-                practice_id=ids.practice,
-                patient_id=ids.jane,
-                provider_id=ids.chen,
-                type_id=ids.checkup,
-                start_at=datetime(2026, 12, 1, 15, 30, tzinfo=NY),
-                end_at=datetime(2026, 12, 1, 16, 0, tzinfo=NY),
-            )
+        later = db.Appointment(
+            practice_id=ids.practice,
+            patient_id=ids.jane,
+            provider_id=ids.chen,
+            type_id=ids.checkup,
+            start_at=datetime(2026, 12, 1, 15, 30, tzinfo=NY),
+            end_at=datetime(2026, 12, 1, 16, 0, tzinfo=NY),
         )
-    _, n = await plan_for_day(
+        s.add(later)
+    cid, n = await plan_for_day(
         store,
         practice_id=ids.practice,
         day=datetime(2026, 12, 1).date(),
@@ -339,6 +340,13 @@ async def test_a_number_with_two_appointments_that_day_is_called_once(store: Sto
         targets = (await s.scalars(select(db.CampaignTarget))).all()
     # about the first of the day's appointments
     assert [(t.appointment_id, t.phone) for t in targets] == [(ids.jane_appt, "+14155550123")]
+    world = World(store, MONDAY_9AM_NY)
+    await run(store, world, cid, FAST)
+    [dial] = world.dials
+    # and the call the worker makes from that dispatch is about both
+    meta = DispatchMetadata(phone_number=dial.phone, appointment_id=dial.appointment_id)
+    context = await store_context(store, meta, by="AJ_1")
+    assert [a.id for a in context.appointments] == [str(ids.jane_appt), str(later.id)]
     repeated = [*people(2), people(1)[0]]
     _, listed = await plan_for_people(
         store, practice_id=ids.practice, people=repeated, name="csv", policy=FAST, now=MONDAY_9AM_NY

@@ -121,18 +121,47 @@ async def test_demo_moves_the_row_to_the_slot_the_callee_chose(tmp_path: Path) -
     lines: list[str] = []
     try:
         state = await run_demo(store, now=now, out=lines.append)
-        assert state.appointment is not None
-        row = await store.appointment(int(state.appointment.id))
+        (moved,) = state.appointments
+        row = await store.appointment(int(moved.id))
         history = await store.history(row.id)
     finally:
         await store.close()
     text = "\n".join(lines)
     assert row.status == "rescheduled"
-    assert row.start == state.appointment.start
+    assert row.start == moved.start
     assert f"Appointment after the call:  #{row.id}" in text
     assert "status=rescheduled" in text
     assert [(h.action, h.by) for h in history] == [("rescheduled", "demo")]
     assert state.record.tools_used == ["look_up_availability", "confirm_appointment", "end_call"]
+
+
+async def test_a_demo_patient_with_two_appointments_that_day_has_only_the_called_one_moved(
+    tmp_path: Path,
+) -> None:
+    now = datetime(2026, 11, 30, 9, 0, tzinfo=NY)
+    store = Store(f"sqlite+aiosqlite:///{tmp_path / 'demo.db'}", now=lambda: now)
+    await store.upgrade()
+    try:
+        for _ in range(10):  # each run calls the next patient; the demo seed has such days
+            before = {a.id: a for a in await store.appointments()}
+            lines: list[str] = []
+            state = await run_demo(store, now=now, out=lines.append)
+            if len(state.appointments) > 1:
+                break
+        else:
+            raise AssertionError("no demo call covered two appointments")
+        after = {str(a.id): a for a in await store.appointments()}
+    finally:
+        await store.close()
+    about = int(
+        next(line for line in lines if "before the call: #" in line).split("#")[1].split()[0]
+    )
+    assert after[str(about)].status == "rescheduled"
+    for other in state.appointments:
+        if other.id != str(about):  # the patient's other appointment that day is as it was
+            assert after[other.id].start == before[int(other.id)].start
+            assert after[other.id].status == before[int(other.id)].status
+    assert any('"appointment": ' in line for line in lines)
 
 
 def test_the_demo_leaves_the_configured_database_alone(

@@ -108,11 +108,17 @@ class World:
             self.start_worker()
 
     def take_appointment(self) -> Appointment:
-        """An upcoming scheduled appointment no other test has used."""
+        """An upcoming scheduled appointment no other test has used, whose patient has no other
+        appointment within a day of it (a call about several is covered offline; the phone's
+        scripts here settle one)."""
         rows = self.query(
             "SELECT a.id, p.name, p.phone, a.status FROM appointments a "
             "JOIN patients p ON p.id = a.patient_id "
-            "WHERE a.status = 'scheduled' AND a.start_at > ? ORDER BY a.start_at",
+            "WHERE a.status = 'scheduled' AND a.start_at > ? AND NOT EXISTS ("
+            " SELECT 1 FROM appointments b WHERE b.patient_id = a.patient_id AND b.id != a.id"
+            " AND b.status != 'cancelled'"
+            " AND ABS(julianday(b.start_at) - julianday(a.start_at)) < 1"
+            ") ORDER BY a.start_at",
             datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S"),
         )
         for row in rows:

@@ -64,7 +64,7 @@ async def session(model: openai.LLM) -> AsyncIterator[AgentSession[CallState]]:
         record=CallRecord(started_at=NOW),
         now=lambda: NOW,
         patient_name="Jane Doe",
-        appointment=APPOINTMENT,
+        appointments=[APPOINTMENT],
         transfer_to="+14155550199",
     )
     async with AgentSession[CallState](llm=model, userdata=state) as s:
@@ -108,8 +108,7 @@ async def test_confirm(session: AgentSession, model: openai.LLM) -> None:
     await identified(session)
     result = await session.run(user_input="Yes, I can make it tomorrow.")
     result.expect.contains_function_call(name="confirm_appointment")
-    assert session.userdata.appointment is not None
-    assert session.userdata.appointment.status == "confirmed"
+    assert [a.status for a in session.userdata.appointments] == ["confirmed"]
 
 
 async def test_reschedule(session: AgentSession, model: openai.LLM) -> None:
@@ -120,8 +119,8 @@ async def test_reschedule(session: AgentSession, model: openai.LLM) -> None:
     )
     result = await session.run(user_input="The first time you said works for me.")
     result.expect.contains_function_call(name="confirm_appointment")
-    assert session.userdata.appointment is not None
-    assert session.userdata.appointment.start.date() == datetime(2026, 12, 2).date()
+    (moved,) = session.userdata.appointments
+    assert moved.start.date() == datetime(2026, 12, 2).date()
 
 
 async def test_the_tuesday_after_next(session: AgentSession, model: openai.LLM) -> None:
@@ -188,3 +187,28 @@ async def test_silence_check_in(session: AgentSession, model: openai.LLM) -> Non
     said = [m.text_content for m in session.history.messages() if m.role == "assistant"][-1]
     assert said
     assert "?" in said  # a question back to the caller
+
+
+async def test_two_appointments_that_day_are_settled_one_by_one(model: openai.LLM) -> None:
+    cleaning = Appointment(
+        "a0",
+        "Jane Doe",
+        datetime(2026, 12, 1, 9, 0, tzinfo=NY),
+        datetime(2026, 12, 1, 9, 30, tzinfo=NY),
+        "Alex Kim",
+    )
+    state = CallState(
+        practice=Practice("Bright Smile Dental", NY, "+14155550100"),
+        scheduler=InMemoryScheduler(zone=NY, now=lambda: NOW, appointments=[cleaning, APPOINTMENT]),
+        line=Line(),
+        record=CallRecord(started_at=NOW),
+        now=lambda: NOW,
+        patient_name="Jane Doe",
+        appointments=[cleaning, APPOINTMENT],
+    )
+    async with AgentSession[CallState](llm=model, userdata=state) as session:
+        await session.start(OutboundCaller(state))
+        await identified(session)
+        await session.run(user_input="The morning cleaning is fine, yes.")
+        await session.run(user_input="And the afternoon one too, I'll be there for both.")
+    assert [a.status for a in state.appointments] == ["confirmed", "confirmed"]

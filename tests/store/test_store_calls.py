@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import AsyncIterator
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -18,6 +18,7 @@ from outbound_caller.cli.scripted import Rule, ScriptedLLM, ToolCall, Turn
 from outbound_caller.dispatch import parse_metadata
 from outbound_caller.errors import MetadataError
 from outbound_caller.outcome import CallRecord
+from outbound_caller.store import schema as db
 from outbound_caller.store.appointments import Store
 from outbound_caller.worker import main
 from storedata import Ids, make_practice
@@ -50,7 +51,7 @@ async def converse(context: CallContext, rules: list[Rule], said: list[str]) -> 
         record=CallRecord(started_at=NOW),
         now=lambda: NOW,
         patient_name=context.patient_name,
-        appointment=context.appointment,
+        appointments=list(context.appointments),
     )
     async with AgentSession[CallState](llm=ScriptedLLM(rules), userdata=state) as session:
         await session.start(OutboundCaller(state))
@@ -111,6 +112,113 @@ async def test_rescheduling_on_a_call_moves_the_row(sqlite_store: Store) -> None
     assert state.record.changes == [
         "rescheduled 2026-12-01T19:30:00+00:00 -> 2026-12-04T13:00:00+00:00"
     ]
+
+
+async def add_appointment(
+    store: Store,
+    ids: Ids,
+    start: datetime,
+    *,
+    patient: int | None = None,
+    status: str = "scheduled",
+) -> int:
+    async with store.transaction() as s:
+        row = db.Appointment(
+            practice_id=ids.practice,
+            patient_id=patient or ids.jane,
+            provider_id=ids.chen,
+            type_id=ids.checkup,
+            start_at=start,
+            end_at=start + timedelta(minutes=30),
+            status=status,
+        )
+        s.add(row)
+        await s.flush()
+        return row.id
+
+
+async def test_one_call_covers_the_patients_appointments_that_day_and_only_those(
+    sqlite_store: Store,
+) -> None:
+    ids = await make_practice(sqlite_store)
+    later = await add_appointment(sqlite_store, ids, datetime(2026, 12, 1, 11, 0, tzinfo=NY))
+    await add_appointment(sqlite_store, ids, datetime(2026, 12, 2, 11, 0, tzinfo=NY))  # next day
+    await add_appointment(
+        sqlite_store, ids, datetime(2026, 12, 1, 10, 0, tzinfo=NY), status="cancelled"
+    )
+    async with sqlite_store.transaction() as s:  # a family member on the same phone
+        kid = db.Patient(
+            practice_id=ids.practice, name="Ann Doe", phone="+14155550123", timezone="UTC"
+        )
+        s.add(kid)
+        await s.flush()
+    await add_appointment(
+        sqlite_store, ids, datetime(2026, 12, 1, 12, 0, tzinfo=NY), patient=kid.id
+    )
+
+    context = await jane_context(sqlite_store, ids)
+    assert [a.id for a in context.appointments] == [str(later), str(ids.jane_appt)]  # by time
+
+
+async def test_both_appointments_are_settled_on_one_call(sqlite_store: Store) -> None:
+    ids = await make_practice(sqlite_store)
+    morning = await add_appointment(sqlite_store, ids, datetime(2026, 12, 1, 10, 0, tzinfo=NY))
+    context = await jane_context(sqlite_store, ids)
+    offered: list[str] = []
+    outputs: list[str] = []
+
+    def offer(output: str) -> Turn:
+        offered.extend(re.findall(r"slot id (slot_\w+)", output))
+        return Turn("On Friday I have several times.")
+
+    def say(output: str) -> Turn:
+        outputs.append(output)
+        return Turn("Which appointment do you mean?")
+
+    state = await converse(
+        context,
+        [
+            Rule(r"^yes", Turn("", (ToolCall("confirm_appointment"),))),
+            Rule(r"^confirm_appointment -> the patient has 2", say),
+            Rule(r"^the morning", Turn("", (ToolCall("confirm_appointment", {"appointment": 1}),))),
+            Rule(
+                r"^the afternoon",
+                Turn(
+                    "",
+                    (ToolCall("look_up_availability", {"date": "2026-12-04", "appointment": 2}),),
+                ),
+            ),
+            Rule(r"^look_up_availability ->", offer),
+            Rule(
+                r"^the first",
+                lambda _: Turn(
+                    "",
+                    (ToolCall("confirm_appointment", {"slot_id": offered[0], "appointment": 2}),),
+                ),
+            ),
+            Rule(r"^confirm_appointment ->", Turn("Done.")),
+        ],
+        [
+            "Yes, confirm it.",
+            "The morning one is fine.",
+            "The afternoon one, can it be Friday?",
+            "The first one.",
+        ],
+    )
+    assert "The patient has 2 appointments on this call" in outputs[0]
+    first = await sqlite_store.appointment(morning)
+    second = await sqlite_store.appointment(ids.jane_appt)
+    assert (first.status, first.start) == ("confirmed", datetime(2026, 12, 1, 10, 0, tzinfo=NY))
+    assert (second.status, second.start) == (
+        "rescheduled",
+        datetime(2026, 12, 4, 8, 0, tzinfo=NY),
+    )
+    assert state.record.changes == [
+        f"appointment {morning} confirmed 2026-12-01T15:00:00+00:00",
+        f"appointment {ids.jane_appt} rescheduled 2026-12-01T19:30:00+00:00"
+        " -> 2026-12-04T13:00:00+00:00",
+    ]
+    assert OutboundCaller(state).instructions.count("appointment 2: ") == 1
 
 
 async def test_a_database_failure_mid_call_is_spoken_about_and_recorded(

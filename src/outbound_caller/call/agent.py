@@ -1,8 +1,9 @@
 """The agent that holds the conversation, and the tools it can use.
 
 The tools act on the call's own :class:`CallState` only: the patient and the
-appointment the call was placed for. No tool takes a patient or appointment id from
-the LLM, so nothing a callee says can reach anyone else's data.
+appointments the call was placed for (one, or the patient's several on one day). No tool
+takes a patient or appointment id from the LLM, only the number of one of the call's own
+appointments, so nothing a callee says can reach anyone else's data.
 """
 
 from __future__ import annotations
@@ -61,10 +62,10 @@ class CallState:
     record: CallRecord
     now: Callable[[], datetime]
     patient_name: str | None = None
-    appointment: Appointment | None = None
+    appointments: list[Appointment] = field(default_factory=list)  # earliest first
     transfer_to: str | None = None
     log_extra: dict[str, Any] = field(default_factory=dict)
-    last_day: date | None = None  # the day last looked up, for offering alternatives
+    last_lookup: tuple[date, timedelta] | None = None  # day and length, for alternatives
     verify_date_of_birth: bool = False  # the practice asks for it before any detail
     date_of_birth: date | None = None  # on file for the patient, when the store has it
     verified: bool = False
@@ -76,6 +77,26 @@ class CallState:
     def today(self) -> date:
         return self.now().astimezone(self.practice.zone).date()
 
+    def pick(self, number: int | None) -> tuple[int, Appointment]:
+        """The call's appointment the model means: its position (0-based) and itself.
+
+        Raises:
+            ToolError: none on file, several and no number given, or no such number.
+        """
+        count = len(self.appointments)
+        if count == 0:
+            raise ToolError("There is no appointment on file for this patient.")
+        if number is None:
+            if count > 1:
+                raise ToolError(
+                    f"The patient has {count} appointments on this call: say which one you "
+                    "mean, and pass its number (from your instructions) as `appointment`."
+                )
+            number = 1
+        if not 1 <= number <= count:
+            raise ToolError(f"There is no appointment {number}; they are numbered 1 to {count}.")
+        return number - 1, self.appointments[number - 1]
+
 
 def as_data(value: str) -> str:
     """A record's text as the instructions quote it: in double quotes, line breaks and quotes
@@ -83,9 +104,28 @@ def as_data(value: str) -> str:
     return json.dumps(value, ensure_ascii=False)
 
 
+def describe_appointments(state: CallState) -> str:
+    """The instructions' line about the appointments the call is for."""
+    zone = state.practice.zone
+
+    def one(appt: Appointment) -> str:
+        when = speak_when(appt.start, zone)
+        return f"{when} with {as_data(appt.provider)} (status {appt.status})"
+
+    if not state.appointments:
+        return "Their appointment: none on file; you can still offer to book one"
+    if len(state.appointments) == 1:
+        return f"Their appointment: {one(state.appointments[0])}"
+    listed = "; ".join(f"appointment {n}: {one(a)}" for n, a in enumerate(state.appointments, 1))
+    return (
+        f"Their appointments, {len(state.appointments)} on the same day: {listed}. This call is "
+        "about all of them: ask about each in turn and pass its number as `appointment` to "
+        "every appointment tool"
+    )
+
+
 def build_instructions(state: CallState) -> str:
     zone = state.practice.zone
-    appt = state.appointment
     return prompts.render(
         "instructions",
         practice_name=state.practice.name,
@@ -96,11 +136,7 @@ def build_instructions(state: CallState) -> str:
             if state.patient_name
             else "name not on file (ask who you are speaking with)"
         ),
-        appointment=(
-            f"{speak_when(appt.start, zone)} with {as_data(appt.provider)} (status {appt.status})"
-            if appt
-            else "none on file; you can still offer to book one"
-        ),
+        appointments=describe_appointments(state),
         callback_number=state.practice.callback_number,
         identity_check=(
             "Then ask for their date of birth and call `verify_identity` with it; discuss the "
@@ -194,22 +230,26 @@ class OutboundCaller(Agent):
         return "That does not match. Ask them to repeat their date of birth once."
 
     @function_tool
-    async def look_up_availability(self, ctx: RunContext[CallState], date: str) -> str:
+    async def look_up_availability(
+        self, ctx: RunContext[CallState], date: str, appointment: int | None = None
+    ) -> str:
         """Look up the open appointment times on one day.
 
         Args:
             date: The day to look up, as YYYY-MM-DD. Work it out from what the patient said
                 and today's date in your instructions.
+            appointment: Which of the patient's appointments the new time is for, by its
+                number in your instructions; leave empty when they have only one.
         """
         state = self._used(ctx, "look_up_availability", needs_identity=True)
         try:
             day = datetime.strptime(date.strip(), "%Y-%m-%d").date()
         except ValueError:
             raise ToolError("I didn't catch which day that is.") from None
-        duration = state.appointment.duration if state.appointment else DEFAULT_VISIT
+        duration = state.pick(appointment)[1].duration if state.appointments else DEFAULT_VISIT
         async with self._speakable(state):
             slots = await state.scheduler.availability(day, duration=duration)
-        state.last_day = day
+        state.last_lookup = (day, duration)
         if not slots:
             return f"There are no open times on {speak_date(day)}. Offer to check another day."
         return (
@@ -242,66 +282,82 @@ class OutboundCaller(Agent):
 
     async def _alternatives(self, state: CallState, taken: str) -> str:
         """The refusal for a slot that was just taken, with other times that day."""
-        if state.last_day is None or state.appointment is None:
+        if state.last_lookup is None:
             return taken
+        day, duration = state.last_lookup
         try:
-            slots = await state.scheduler.availability(
-                state.last_day, duration=state.appointment.duration
-            )
+            slots = await state.scheduler.availability(day, duration=duration)
         except SchedulingError:
             return taken
         if not slots:
             return f"{taken} There are no other open times that day."
         return f"{taken} Other open times that day: {self._listing(state, slots)}."
 
+    def _changed(self, state: CallState, change: str, appointment_id: str) -> None:
+        """Note ``change`` on the call's record: naming the appointment when there are several."""
+        if len(state.appointments) > 1:
+            change = f"appointment {appointment_id} {change}"
+        state.record.changes.append(change)
+
     @function_tool
     async def confirm_appointment(
-        self, ctx: RunContext[CallState], slot_id: str | None = None
+        self,
+        ctx: RunContext[CallState],
+        slot_id: str | None = None,
+        appointment: int | None = None,
     ) -> str:
         """Confirm the patient's appointment, or move it to a new time and confirm that.
 
         Args:
             slot_id: Leave empty to confirm the appointment they already have. To move it,
                 the slot id of a time that look_up_availability returned.
+            appointment: Which of the patient's appointments, by its number in your
+                instructions; leave empty when they have only one.
         """
         state = self._used(ctx, "confirm_appointment", needs_identity=True)
-        if state.appointment is None:
-            raise ToolError("There is no appointment on file for this patient.")
+        index, before = state.pick(appointment)
         if _interrupted(ctx):
             return "The patient interrupted; nothing was changed. Ask again."
         ctx.disallow_interruptions()
         zone = state.practice.zone
-        before = state.appointment
         async with self._speakable(state):
             if slot_id:
                 after = await state.scheduler.reschedule(before.id, slot_id.strip())
             else:
                 after = await state.scheduler.confirm(before.id)
-        state.appointment = after
+        state.appointments[index] = after
         if slot_id:
-            state.record.changes.append(
-                f"rescheduled {before.start.isoformat()} -> {after.start.isoformat()}"
+            self._changed(
+                state,
+                f"rescheduled {before.start.isoformat()} -> {after.start.isoformat()}",
+                after.id,
             )
             self._log("appointment rescheduled", appointment_id=after.id)
             return f"Moved and confirmed: {speak_when(after.start, zone)} with {after.provider}."
-        state.record.changes.append(f"confirmed {after.start.isoformat()}")
+        self._changed(state, f"confirmed {after.start.isoformat()}", after.id)
         self._log("appointment confirmed", appointment_id=after.id)
         return f"Confirmed: {speak_when(after.start, zone)} with {after.provider}."
 
     @function_tool
-    async def cancel_appointment(self, ctx: RunContext[CallState]) -> str:
+    async def cancel_appointment(
+        self, ctx: RunContext[CallState], appointment: int | None = None
+    ) -> str:
         """Cancel the patient's appointment. Only after they have clearly asked to cancel
-        and said no to moving it to another time."""
+        and said no to moving it to another time.
+
+        Args:
+            appointment: Which of the patient's appointments, by its number in your
+                instructions; leave empty when they have only one.
+        """
         state = self._used(ctx, "cancel_appointment", needs_identity=True)
-        if state.appointment is None:
-            raise ToolError("There is no appointment on file for this patient.")
+        index, before = state.pick(appointment)
         if _interrupted(ctx):
             return "The patient interrupted; nothing was changed. Ask again."
         ctx.disallow_interruptions()
         async with self._speakable(state):
-            after = await state.scheduler.cancel(state.appointment.id)
-        state.appointment = after
-        state.record.changes.append(f"cancelled {after.start.isoformat()}")
+            after = await state.scheduler.cancel(before.id)
+        state.appointments[index] = after
+        self._changed(state, f"cancelled {after.start.isoformat()}", after.id)
         self._log("appointment cancelled", appointment_id=after.id)
         return f"Cancelled the appointment on {speak_when(after.start, state.practice.zone)}."
 

@@ -23,7 +23,7 @@ class CallContext:
     practice: Practice
     scheduler: Scheduler
     patient_name: str | None
-    appointment: Appointment | None
+    appointments: tuple[Appointment, ...] = ()  # earliest first; all on one day
     date_of_birth: date | None = None
 
 
@@ -55,11 +55,13 @@ def inline_context(
         appointments=[appointment] if appointment else [],
     )
     practice = Practice(settings.practice_name, settings.zone, settings.practice_callback_number)
-    return CallContext(practice, scheduler, meta.patient_name, appointment)
+    own = (appointment,) if appointment else ()
+    return CallContext(practice, scheduler, meta.patient_name, own)
 
 
 async def store_context(store: Store, meta: DispatchMetadata, *, by: str) -> CallContext:
-    """The patient and appointment behind ``meta.appointment_id``.
+    """The patient and appointment behind ``meta.appointment_id``, with the patient's other
+    appointments that day: one call per number per day covers them all.
 
     Raises:
         MetadataError: the appointment does not exist, or belongs to someone whose phone
@@ -76,13 +78,17 @@ async def store_context(store: Store, meta: DispatchMetadata, *, by: str) -> Cal
         raise MetadataError(
             f"phone_number is not the phone on file for appointment {meta.appointment_id}'s patient"
         )
-    info = await store.practice(row.practice_id)
+    try:
+        info = await store.practice(row.practice_id)
+        day = await store.same_day(row, info.zone)
+    except ScheduleUnavailable as exc:
+        raise MetadataError(f"the store cannot be read: {exc}") from None
     scheduler = StoreScheduler(store, practice_id=row.practice_id, patient_id=row.patient_id, by=by)
     return CallContext(
         Practice(info.name, info.zone, info.callback_number),
         scheduler,
         row.patient_name,
-        row.as_domain(),
+        tuple(a.as_domain() for a in day),
         row.patient_date_of_birth,
     )
 

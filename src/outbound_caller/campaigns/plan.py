@@ -44,8 +44,9 @@ async def plan_for_day(
                 .order_by(db.Appointment.start_at)
             )
         ).all()
-        # one call per number: a patient (or a family sharing a phone) with two appointments
-        # that day is called once, about the first
+        # one call per number: a patient with two appointments that day is called once, about
+        # the first, and the worker covers the rest of the patient's day on that call
+        # (call/context.py); a family sharing a phone is called about the first patient's
         first: dict[str, dict[str, object]] = {}
         for a, p, ph, n, tz in rows:
             first.setdefault(

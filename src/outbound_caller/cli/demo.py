@@ -65,10 +65,11 @@ SLOT = re.compile(
 )
 
 
-def demo_llm(context: CallContext, other_day: date) -> ScriptedLLM:
-    """The script GPT-4o's part follows in the demo."""
-    assert context.appointment is not None
-    appointment = context.appointment
+def demo_llm(context: CallContext, other_day: date, about: int) -> ScriptedLLM:
+    """The script GPT-4o's part follows in the demo, about appointment ``about``."""
+    [number] = [n for n, a in enumerate(context.appointments, 1) if a.id == str(about)]
+    appointment = context.appointments[number - 1]
+    which = {"appointment": number} if len(context.appointments) > 1 else {}
     name = context.patient_name or "there"
     first = name.split()[0]
     offered: list[tuple[str, str]] = []
@@ -82,7 +83,9 @@ def demo_llm(context: CallContext, other_day: date) -> ScriptedLLM:
         return Turn(f"On {speak_date(other_day)} I have {times}. Which would you like?")
 
     def book(_: str) -> Turn:
-        return Turn("", (ToolCall("confirm_appointment", {"slot_id": offered[-1][1]}),))
+        if not offered:  # the day was full (many demo runs fill it): nothing to book
+            return Turn("I'm sorry, I have nothing open that day, so your appointment stays.")
+        return Turn("", (ToolCall("confirm_appointment", {"slot_id": offered[-1][1], **which}),))
 
     when = speak_when(appointment.start, context.practice.zone)
     return ScriptedLLM(
@@ -103,7 +106,10 @@ def demo_llm(context: CallContext, other_day: date) -> ScriptedLLM:
             ),
             Rule(
                 r"could we move it",
-                Turn("", (ToolCall("look_up_availability", {"date": other_day.isoformat()}),)),
+                Turn(
+                    "",
+                    (ToolCall("look_up_availability", {"date": other_day.isoformat(), **which}),),
+                ),
             ),
             Rule(r"^look_up_availability ->", offer),
             Rule(r"the last one", book),
@@ -208,7 +214,7 @@ async def run_demo(
         record=record,
         now=lambda: now,
         patient_name=context.patient_name,
-        appointment=context.appointment,
+        appointments=list(context.appointments),
         transfer_to=None,
     )
     if model is None:
@@ -216,7 +222,7 @@ async def run_demo(
             "LLM: a scripted stand-in for GPT-4o (no network, no accounts); "
             "the agent, its tools and the scheduling store are the real ones."
         )
-        model = demo_llm(context, other_day)
+        model = demo_llm(context, other_day, row.id)
     else:
         out(f"LLM: {model.model} (live, text mode)")
     out(f"Store: {redact(store.url)}")

@@ -247,6 +247,24 @@ class Store:
                 raise AppointmentNotFound("I can't find that appointment.")
             return _row(a)
 
+    async def same_day(self, row: AppointmentRow, zone: ZoneInfo) -> list[AppointmentRow]:
+        """``row`` and its patient's other live appointments at the practice on the same day
+        (read in ``zone``, the practice's), earliest first: what one call covers."""
+        lo = datetime.combine(row.start.astimezone(zone).date(), time(), zone)
+        query = (
+            select(db.Appointment)
+            .where(
+                db.Appointment.patient_id == row.patient_id,
+                db.Appointment.practice_id == row.practice_id,
+                db.Appointment.start_at >= lo,
+                db.Appointment.start_at < lo + timedelta(days=1),
+                (db.Appointment.status.in_(LIVE)) | (db.Appointment.id == row.id),
+            )
+            .order_by(db.Appointment.start_at, db.Appointment.id)
+        )
+        async with self.read() as s:
+            return [_row(a) for a in (await s.scalars(query)).all()]
+
     async def appointments(
         self, *, day: date | None = None, status: str | None = None, zone: ZoneInfo | None = None
     ) -> list[AppointmentRow]:
