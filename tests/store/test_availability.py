@@ -97,3 +97,35 @@ async def test_every_offered_slot_can_be_booked(store: Store) -> None:
     for slot in slots:  # only Jane moves, so each offered time must take her booking
         moved = await store.reschedule(ids.jane_appt, slot.id, by="property")
         assert moved.start == slot.start
+
+
+SPRING_FORWARD = date(2027, 3, 14)  # New York: 02:00 EST becomes 03:00 EDT
+FALL_BACK = date(2026, 11, 1)  # New York: 02:00 EDT becomes 01:00 EST
+
+
+def test_a_wall_time_in_the_spring_forward_gap_is_the_moment_the_gap_ends() -> None:
+    gap_ends = datetime(2027, 3, 14, 7, 0, tzinfo=UTC)  # 03:00 EDT
+    for moment in (time(2, 0), time(2, 30), time(2, 59), time(3, 0)):
+        assert localize(SPRING_FORWARD, moment, NY) == gap_ends, moment
+    assert localize(SPRING_FORWARD, time(1, 59), NY) == datetime(2027, 3, 14, 6, 59, tzinfo=UTC)
+    # a repeated hour is read as its first occurrence (still EDT)
+    assert localize(FALL_BACK, time(1, 30), NY) == datetime(2026, 11, 1, 5, 30, tzinfo=UTC)
+    assert localize(FALL_BACK, time(2, 0), NY) == datetime(2026, 11, 1, 7, 0, tzinfo=UTC)
+
+
+def test_hours_opening_in_the_gap_offer_nothing_before_the_clocks_reach_them() -> None:
+    slots = free_slots(
+        day=SPRING_FORWARD,
+        zone=NY,
+        practice_periods=[(time(2, 30), time(4, 0))],
+        providers=[ProviderDay(1, "Dr. A", [(time(0), time(23))], [])],
+        duration=timedelta(minutes=30),
+        step=timedelta(minutes=30),
+        now=datetime(2027, 3, 1, tzinfo=UTC),
+    )
+    # 03:00 and 03:30 EDT: the wall clock never shows 02:30 that night, and 01:30 EST is
+    # before the practice opens
+    assert [s.start.astimezone(NY).strftime("%H:%M %Z") for s in slots] == [
+        "03:00 EDT",
+        "03:30 EDT",
+    ]

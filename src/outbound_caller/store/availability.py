@@ -79,13 +79,24 @@ def intersect(a: Iterable[Period], b: Iterable[Period]) -> list[Period]:
 
 def localize(day: date, moment: time, zone: ZoneInfo) -> datetime:
     """``day`` at wall-clock ``moment`` in ``zone``, as UTC. A wall time skipped by a
-    spring-forward change maps to the instant just after the gap."""
+    spring-forward change (02:30 on such a day in New York) maps to the instant the gap ends
+    (03:00 EDT): the first moment the clock on the wall reaches or passes it. A repeated wall
+    time (fall back) is its first occurrence."""
     local = datetime.combine(day, moment, zone)
-    as_utc = local.astimezone(UTC)
-    if as_utc.astimezone(zone).replace(tzinfo=None) != local.replace(tzinfo=None):
-        # nonexistent local time: fold=1 gives the post-transition offset
-        as_utc = datetime.combine(day, moment, zone).replace(fold=1).astimezone(UTC)
-    return as_utc
+    if local.astimezone(UTC).astimezone(zone).replace(tzinfo=None) == local.replace(tzinfo=None):
+        return local.astimezone(UTC)
+    # In the gap: read with the offset after the change (fold=1) it falls before the change,
+    # with the offset before it (fold=0) after; the change itself lies in between.
+    lo = int(local.replace(fold=1).timestamp())
+    hi = int(local.timestamp())
+    after = datetime.fromtimestamp(hi, zone).utcoffset()
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        if datetime.fromtimestamp(mid, zone).utcoffset() == after:
+            hi = mid
+        else:
+            lo = mid
+    return datetime.fromtimestamp(hi, UTC)
 
 
 def free_slots(
