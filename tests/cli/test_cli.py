@@ -8,7 +8,7 @@ import subprocess
 import sys
 import threading
 from collections.abc import Iterator
-from datetime import datetime
+from datetime import date, datetime, time, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -133,6 +133,26 @@ async def test_demo_moves_the_row_to_the_slot_the_callee_chose(tmp_path: Path) -
     assert "status=rescheduled" in text
     assert [(h.action, h.by) for h in history] == [("rescheduled", "demo")]
     assert state.record.tools_used == ["look_up_availability", "confirm_appointment", "end_call"]
+
+
+DEMO_DAYS = [
+    *(date(2026, 12, 18) + timedelta(days=n) for n in range(16)),  # Christmas is closed
+    *(date(2027, 3, 11) + timedelta(days=n) for n in range(5)),  # the spring-forward week
+    date(2026, 10, 31),  # the day before the clocks go back
+]
+
+
+@pytest.mark.parametrize("today", DEMO_DAYS, ids=str)
+async def test_the_demo_moves_an_appointment_whatever_the_date(tmp_path: Path, today: date) -> None:
+    now = datetime.combine(today, time(9), NY)
+    store = Store(f"sqlite+aiosqlite:///{tmp_path / 'demo.db'}", now=lambda: now)
+    lines: list[str] = []
+    try:
+        state = await run_demo(store, now=now, out=lines.append)
+    finally:
+        await store.close()
+    assert [a.status for a in state.appointments].count("rescheduled") == 1, "\n".join(lines)
+    assert "fully booked" not in "\n".join(lines)
 
 
 async def test_a_demo_patient_with_two_appointments_that_day_has_only_the_called_one_moved(

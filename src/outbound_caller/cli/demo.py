@@ -37,6 +37,8 @@ from ..store.database import DEFAULT_SQLITE_FILE, redact
 from ..store.seed import seed_demo
 from .scripted import Rule, ScriptedLLM, ToolCall, Turn
 
+DEMO_SEARCH_DAYS = 14
+
 CALLEE_LINES = [
     "Hello?",
     "Yes, this is {first_name}.",
@@ -186,6 +188,20 @@ async def next_appointment(store: Store, now: datetime) -> AppointmentRow:
     )
 
 
+async def open_day_after(store: Store, row: AppointmentRow, zone: ZoneInfo) -> date:
+    """The day the scripted callee asks for: the first weekday from two days after the
+    appointment with a free time for it (so no date, Christmas or a full week included,
+    leaves the demo with nothing to offer)."""
+    day = row.start.astimezone(zone).date() + timedelta(days=2)
+    for _ in range(DEMO_SEARCH_DAYS):
+        if day.weekday() < 5 and await store.availability(
+            row.practice_id, day, minutes=row.minutes
+        ):
+            return day
+        day += timedelta(days=1)
+    return day  # a practice this full: the script says there is nothing open
+
+
 async def run_demo(
     store: Store,
     *,
@@ -201,9 +217,7 @@ async def run_demo(
     row = await next_appointment(store, now)
     meta = DispatchMetadata(phone_number=row.patient_phone, appointment_id=row.id)
     context = await store_context(store, meta, by="demo")
-    other_day = row.start.astimezone(info.zone).date() + timedelta(days=2)
-    while other_day.weekday() >= 5:
-        other_day += timedelta(days=1)
+    other_day = await open_day_after(store, row, info.zone)
 
     line = DemoLine()
     record = CallRecord(started_at=now, status=CallStatus.ANSWERED, answered_at=now)
