@@ -8,6 +8,7 @@ Every error this package raises on purpose derives from one base class::
     ├── ModelFilesMissing    turn-detector weights not downloaded
     ├── StoreError           the database cannot be reached, opened or migrated
     ├── TransferFailed       the SIP transfer was rejected or did not connect
+    ├── CannotDial           no call can be placed at all (LiveKit rejects the credentials)
     └── SchedulingError      a scheduling request that cannot be honoured
         ├── AppointmentNotFound
         ├── SlotUnavailable  the slot is gone (taken, or in the past)
@@ -43,6 +44,11 @@ class ModelFilesMissing(OutboundCallerError):
 
 class StoreError(OutboundCallerError):
     """The scheduling store cannot be reached, opened or migrated (operator-facing)."""
+
+
+class CannotDial(OutboundCallerError):
+    """No call can be placed at all, whoever it is for (LiveKit rejects the credentials):
+    a campaign stops rather than fail every patient's call in turn."""
 
 
 class TransferFailed(OutboundCallerError):

@@ -14,7 +14,7 @@ from livekit import api
 
 from .config import LiveKitSettings
 from .dispatch import AGENT_NAME, DispatchMetadata
-from .errors import OutboundCallerError
+from .errors import CannotDial, OutboundCallerError
 from .phone import to_e164
 
 TLS_PORT = 5061
@@ -39,6 +39,25 @@ class LiveKitError(OutboundCallerError):
     """The LiveKit server API could not be reached or refused the request."""
 
 
+class CredentialsRejected(LiveKitError, CannotDial):
+    """LiveKit rejected the API key or secret: no request will succeed."""
+
+
+REQUEST_ERRORS = (api.TwirpError, TimeoutError, aiohttp.ClientError)
+"""What a LiveKit API request raises when it fails; :func:`explain` says which."""
+
+
+def explain(exc: BaseException, url: str) -> LiveKitError:
+    """One clear error for a failed request (one of :data:`REQUEST_ERRORS`)."""
+    if isinstance(exc, api.TwirpError):
+        if exc.code in (api.TwirpErrorCode.UNAUTHENTICATED, api.TwirpErrorCode.PERMISSION_DENIED):
+            return CredentialsRejected(
+                "LiveKit rejected the credentials; check LIVEKIT_API_KEY and LIVEKIT_API_SECRET"
+            )
+        return LiveKitError(f"LiveKit refused the request: {exc.code}: {exc.message}")
+    return LiveKitError(f"cannot reach LiveKit at {url}: {exc or type(exc).__name__}")
+
+
 @asynccontextmanager
 async def livekit_api(settings: LiveKitSettings) -> AsyncIterator[api.LiveKitAPI]:
     """A LiveKit API client whose failures are explained, not dumped."""
@@ -50,16 +69,8 @@ async def livekit_api(settings: LiveKitSettings) -> AsyncIterator[api.LiveKitAPI
     )
     try:
         yield client
-    except api.TwirpError as exc:
-        if exc.code in (api.TwirpErrorCode.UNAUTHENTICATED, api.TwirpErrorCode.PERMISSION_DENIED):
-            raise LiveKitError(
-                "LiveKit rejected the credentials; check LIVEKIT_API_KEY and LIVEKIT_API_SECRET"
-            ) from None
-        raise LiveKitError(f"LiveKit refused the request: {exc.code}: {exc.message}") from None
-    except (TimeoutError, aiohttp.ClientError) as exc:
-        raise LiveKitError(
-            f"cannot reach LiveKit at {settings.livekit_url}: {exc or type(exc).__name__}"
-        ) from None
+    except REQUEST_ERRORS as exc:
+        raise explain(exc, settings.livekit_url) from None
     finally:
         await client.aclose()
 

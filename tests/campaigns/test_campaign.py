@@ -17,6 +17,7 @@ from outbound_caller.call.context import store_context
 from outbound_caller.campaigns.plan import plan_for_day, plan_for_people
 from outbound_caller.campaigns.runner import Policy, Runner, next_step, window_opening
 from outbound_caller.dispatch import DispatchMetadata
+from outbound_caller.liveapi import LiveKitError
 from outbound_caller.store import schema as db
 from outbound_caller.store.appointments import Store
 from outbound_caller.store.calls import dnc_add, list_calls, record_placed
@@ -193,6 +194,64 @@ async def test_one_call_a_day_defers_the_retry_to_tomorrow(store: Store) -> None
     second = world.dials[1].at.astimezone(NY)
     assert second.date() == datetime(2026, 12, 1).date()
     assert second.time() == time(8, 0)  # tomorrow, when the window opens
+
+
+async def test_the_daily_cap_counts_the_patients_own_day_not_the_utc_day(store: Store) -> None:
+    ids = await make_practice(store)
+    # 09:00 in Los Angeles is 17:00 UTC; UTC's day ends at 16:00 there
+    world = World(store, datetime(2026, 11, 30, 9, 0, tzinfo=LA).astimezone(UTC))
+    policy = Policy(
+        max_in_flight=1, calls_per_second=1, poll_seconds=10, retry_after=timedelta(hours=7)
+    )
+    [p] = people(1, "America/Los_Angeles")
+    world.script = {p["phone"]: ["busy", "answered"]}
+    cid, _ = await plan_for_people(
+        store, practice_id=ids.practice, people=[p], name="t", policy=policy, now=world.t
+    )
+    await run(store, world, cid, policy)
+    # the retry is due at 16:01 in Los Angeles, a new UTC day but the same day for the patient
+    second = world.dials[1].at.astimezone(LA)
+    assert (second.date(), second.time()) == (datetime(2026, 12, 1).date(), time(8, 0))
+
+
+class FailingDialer:
+    """Refuses the first ``failures`` dials the way the LiveKit client does, then places them."""
+
+    def __init__(self, world: World, failures: int) -> None:
+        self.world, self.failures, self.refused = world, failures, 0
+
+    async def __call__(self, room: str, meta: DispatchMetadata) -> str:
+        if self.refused < self.failures:
+            self.refused += 1
+            raise LiveKitError("cannot reach LiveKit at http://127.0.0.1:7880")
+        return await self.world.dialer(room, meta)
+
+
+async def test_a_dial_livekit_refuses_is_failed_and_retried_later(store: Store) -> None:
+    ids = await make_practice(store)
+    world = World(store, MONDAY_9AM_NY.astimezone(UTC))
+    policy = Policy(
+        max_in_flight=1,
+        calls_per_second=1,
+        poll_seconds=10,
+        max_per_day=2,
+        retry_after=timedelta(minutes=30),
+    )
+    [p] = people(1)
+    cid, _ = await plan_for_people(
+        store, practice_id=ids.practice, people=[p], name="t", policy=policy, now=world.t
+    )
+    dialer = FailingDialer(world, failures=1)
+    summary = await Runner(
+        store, cid, dialer=dialer, policy=policy, now=world.now, sleep=world.sleep
+    ).run()
+    assert dialer.refused == 1
+    assert len(world.dials) == 1  # placed on the second attempt
+    assert world.dials[0].at - MONDAY_9AM_NY >= timedelta(minutes=30)
+    calls = await list_calls(store)
+    assert sorted(c.status for c in calls) == ["answered", "failed"]  # nothing left dialing
+    rows = dict(summary.rows())
+    assert (rows["dialed"], rows["failed"], rows["answered"]) == (2, 1, 1)
 
 
 async def test_a_patient_asking_not_to_be_called_is_never_called_again(store: Store) -> None:

@@ -12,7 +12,7 @@ import pytest
 from livekit import api
 from typer.testing import CliRunner
 
-from livekit_stub import LiveKitStub
+from livekit_stub import Fail, LiveKitStub
 from outbound_caller.cli.main import app
 from outbound_caller.outcome import CallRecord, CallStatus
 from outbound_caller.store.appointments import Store
@@ -59,6 +59,16 @@ def answering_agent(db_path: Path, statuses: dict[str, str]):
     return accept
 
 
+def summary_numbers(out: str) -> dict[str, int]:
+    """The summary table's rows, label to number."""
+    rows = {}
+    for line in out.splitlines():
+        cells = [c.strip() for c in line.strip().strip("│┃|").split("│")]
+        if len(cells) == 2 and cells[1].isdigit():
+            rows[cells[0]] = int(cells[1])
+    return rows
+
+
 def test_campaign_over_a_csv_dials_everyone_once_and_prints_a_summary(
     operator: LiveKitStub, tmp_path: Path
 ) -> None:
@@ -85,15 +95,71 @@ def test_campaign_over_a_csv_dials_everyone_once_and_prints_a_summary(
     assert all(d.agent_name == "outbound-caller" for d in dispatches)
     out = result.output
     assert "Campaign summary" in out
-    assert (
-        any(
-            line.split("│")[1:3] == [" dialed ", "     3 "]
-            for line in out.splitlines()
-            if "dialed" in line
-        )
-        or "dialed" in out
+    numbers = summary_numbers(out)
+    assert numbers["dialed"] == 3
+    assert numbers["answered"] == 2
+    assert numbers["declined"] == 1
+    assert numbers["no answer"] == numbers["busy"] == numbers["failed"] == 0
+
+
+def test_a_dispatch_livekit_refuses_fails_that_call_and_the_campaign_goes_on(
+    operator: LiveKitStub, tmp_path: Path
+) -> None:
+    runner = CliRunner()
+    assert runner.invoke(app, ["db", "seed-demo"]).exit_code == 0
+    zone = zone_at_noon()
+    (tmp_path / "people.csv").write_text(
+        f"phone,name,timezone\n+14155553001,Ann,{zone}\n+14155553002,Bo,{zone}\n"
     )
-    assert "declined" in out
+    answer = answering_agent(tmp_path / "outbound-caller.db", {})
+
+    def refuse_ann(request: api.CreateAgentDispatchRequest) -> api.AgentDispatch | Fail:
+        if json.loads(request.metadata)["phone_number"] == "+14155553001":
+            return Fail("unavailable", "no agent workers available", 503)
+        return answer(request)
+
+    operator.behaviour["CreateDispatch"] = refuse_ann
+    result = runner.invoke(
+        app,
+        ["campaign", "run", "--csv", "people.csv", "--rate", "20", "--max-attempts", "1"],
+    )
+    assert result.exit_code == 0, result.output
+    assert len(operator.calls("CreateDispatch")) == 2
+    numbers = summary_numbers(result.output)
+    assert (numbers["dialed"], numbers["failed"], numbers["answered"]) == (2, 1, 1)
+    calls = runner.invoke(app, ["calls", "list"]).output
+    assert "dialing" not in calls
+    assert "Traceback" not in result.output
+
+
+def test_rejected_credentials_stop_the_campaign_and_resume_calls_everyone(
+    operator: LiveKitStub, tmp_path: Path
+) -> None:
+    runner = CliRunner()
+    assert runner.invoke(app, ["db", "seed-demo"]).exit_code == 0
+    zone = zone_at_noon()
+    (tmp_path / "people.csv").write_text(
+        f"phone,name,timezone\n+14155553001,Ann,{zone}\n+14155553002,Bo,{zone}\n"
+    )
+    operator.behaviour["CreateDispatch"] = Fail("unauthenticated", "invalid API key", 401)
+    result = runner.invoke(
+        app, ["campaign", "run", "--csv", "people.csv", "--rate", "20", "--max-in-flight", "1"]
+    )
+    assert result.exit_code == 1, result.output
+    assert len(operator.calls("CreateDispatch")) == 1  # not one failure per patient
+    assert "LiveKit rejected the credentials" in result.output
+    assert "Traceback" not in result.output
+    listed = runner.invoke(app, ["calls", "list"]).output
+    assert "not_dispatched" in listed
+    assert "dialing" not in listed  # settled now, not after a grace period on resume
+
+    operator.behaviour["CreateDispatch"] = answering_agent(tmp_path / "outbound-caller.db", {})
+    result = runner.invoke(app, ["campaign", "run", "--resume", "1", "--rate", "20"])
+    assert result.exit_code == 0, result.output
+    phones = [json.loads(d.metadata)["phone_number"] for d in operator.calls("CreateDispatch")]
+    assert sorted(phones[1:]) == ["+14155553001", "+14155553002"]
+    numbers = summary_numbers(result.output)
+    assert (numbers["dialed"], numbers["answered"]) == (2, 2)  # the refused claim rang nobody
 
 
 def test_a_trunk_that_refuses_calls_stops_the_campaign_with_exit_code_1(

@@ -21,7 +21,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ..dispatch import DispatchMetadata
-from ..errors import OutboundCallerError
+from ..errors import CannotDial, OutboundCallerError
 from ..outcome import CallStatus
 from ..store import schema as db
 from ..store.appointments import Store
@@ -39,7 +39,9 @@ logger = logging.getLogger(__name__)
 Clock = Callable[[], datetime]
 Sleep = Callable[[float], Awaitable[None]]
 Dialer = Callable[[str, DispatchMetadata], Awaitable[str]]
-"""Places one call: (room, metadata) -> dispatch id. Raises OutboundCallerError on failure."""
+"""Places one call: (room, metadata) -> dispatch id. Raises OutboundCallerError when that
+call failed (it is retried later, as a failed call), CannotDial when no call can be placed
+(the run stops)."""
 
 RETRY = {"no_answer", "busy", "failed", "timeout"}
 # the trunk refused the call: stop, no patient is to blame
@@ -282,6 +284,11 @@ class Runner:
         # committed: this attempt is ours alone and will never be dialed again
         try:
             dispatch_id = await self._dial(room, meta)
+        except CannotDial:
+            # nothing was dispatched, and nothing can be: stop; on resume the patient is
+            # called, and this claim does not count as an attempt
+            await self._finish_call(room, NOT_DISPATCHED)
+            raise
         except OutboundCallerError as exc:
             logger.warning("dial failed: %s", exc, extra={"room": room})
             await self._finish_call(room, "failed")

@@ -19,7 +19,7 @@ from ..campaigns.runner import Policy, Runner, Summary
 from ..config import LiveKitSettings, load_livekit
 from ..dispatch import DispatchMetadata
 from ..errors import ConfigError, OutboundCallerError
-from ..liveapi import create_call, livekit_api
+from ..liveapi import REQUEST_ERRORS, create_call, explain, livekit_api
 from ..names import name_problem
 from ..phone import to_e164
 from ..store import schema as db
@@ -164,7 +164,10 @@ def run(
             async with livekit_api(livekit) as lkapi:
 
                 async def dial(room: str, meta: DispatchMetadata) -> str:
-                    return (await create_call(lkapi, meta, room=room)).id
+                    try:
+                        return (await create_call(lkapi, meta, room=room)).id
+                    except REQUEST_ERRORS as exc:  # this call failed; the campaign goes on
+                        raise explain(exc, livekit.livekit_url) from None
 
                 with Progress(
                     TextColumn("calling"),
