@@ -1,0 +1,185 @@
+"""The tools' guards, each tripped: the date-of-birth gate on every scheduling tool, the
+attempt limit, and the interruption check before anything changes."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any
+
+import pytest
+from livekit.agents import ToolError
+
+from conftest import NOW, NY, PRACTICE, StartCall, jane_appointment
+from outbound_caller.call.agent import CallState, OutboundCaller
+from outbound_caller.cli.scripted import Rule, ToolCall, Turn
+from outbound_caller.outcome import CallRecord
+from outbound_caller.store.scheduling import InMemoryScheduler
+
+BIRTHDAY = date(1985, 3, 14)
+SCHEDULING_CALLS = [
+    ToolCall("look_up_availability", {"date": "2026-12-02"}),
+    ToolCall("confirm_appointment"),
+    ToolCall("confirm_appointment", {"slot_id": "slot_0123456789"}),
+    ToolCall("cancel_appointment"),
+]
+
+
+@pytest.mark.parametrize("call", SCHEDULING_CALLS, ids=lambda c: f"{c.name}{c.arguments}")
+async def test_every_scheduling_tool_is_refused_before_the_date_of_birth_is_checked(
+    start_call: StartCall, call: ToolCall
+) -> None:
+    live = await start_call(
+        [Rule(r"^please", Turn("", (call,))), Rule(r" -> ", Turn("Okay."))],
+        date_of_birth=BIRTHDAY,
+    )
+    result = await live.session.run(user_input="Please do it.")
+    refused = result.expect.next_event(type="function_call_output").event().item
+    assert refused.is_error
+    assert "identity is not verified yet" in refused.output
+    assert "December" not in refused.output  # nothing about the appointment leaks
+    stored = await live.scheduler.get_appointment("appt-1")
+    assert (stored.status, stored.start) == ("scheduled", jane_appointment().start)
+    assert live.state.record.changes == []
+
+
+async def test_two_wrong_dates_of_birth_lock_the_check_even_for_the_right_one(
+    start_call: StartCall,
+) -> None:
+    def verify(day: str) -> Turn:
+        return Turn("", (ToolCall("verify_identity", {"date_of_birth": day}),))
+
+    live = await start_call(
+        [
+            Rule(r"^first", verify("1985-03-15")),
+            Rule(r"^second", verify("1985-04-14")),
+            Rule(r"^third", verify("1985-03-14")),  # the right one, too late
+            Rule(r"^confirm", Turn("", (ToolCall("confirm_appointment"),))),
+            Rule(r" -> ", Turn("Okay.")),
+        ],
+        date_of_birth=BIRTHDAY,
+    )
+    outputs = []
+    for words in ("first", "second", "third", "confirm"):
+        result = await live.session.run(user_input=words)
+        outputs.append(result.expect.next_event(type="function_call_output").event().item)
+    assert outputs[0].output == "That does not match. Ask them to repeat their date of birth once."
+    assert outputs[1].output.startswith("Not verified.")
+    assert outputs[2].output.startswith("Not verified.")
+    assert outputs[3].is_error
+    assert "identity is not verified yet" in outputs[3].output
+    assert live.state.verified is False
+    assert (await live.scheduler.get_appointment("appt-1")).status == "scheduled"
+
+
+async def test_a_cancellation_the_patient_asked_for_cancels_the_appointment(
+    start_call: StartCall,
+) -> None:
+    live = await start_call(
+        [
+            Rule(r"^please cancel", Turn("", (ToolCall("cancel_appointment"),))),
+            Rule(r"^cancel_appointment -> ", lambda out: Turn(out.split(" -> ", 1)[1])),
+        ]
+    )
+    result = await live.session.run(user_input="Please cancel it, I'm moving away.")
+    result.expect.next_event().is_function_call(name="cancel_appointment", arguments={})
+    result.expect.next_event().is_function_call_output(
+        output="Cancelled the appointment on Tuesday the 1st of December at 2:30 in the afternoon."
+    )
+    assert (await live.scheduler.get_appointment("appt-1")).status == "cancelled"
+    assert live.state.record.changes == ["cancelled 2026-12-01T14:30:00-05:00"]
+
+
+# -- the interruption check, with a run context whose speech the patient talked over ------
+
+
+@dataclass
+class Speech:
+    interrupted: bool = True
+    callbacks: list[Any] = field(default_factory=list)
+
+    def add_done_callback(self, callback: Any) -> None:
+        self.callbacks.append(callback)
+
+
+@dataclass
+class TalkedOver:
+    """What the tools use of ``RunContext``, for a turn the patient interrupted."""
+
+    userdata: CallState
+    speech_handle: Speech = field(default_factory=Speech)
+    locked: bool = False
+
+    def disallow_interruptions(self) -> None:
+        self.locked = True
+
+    async def wait_for_playout(self) -> None:
+        pass
+
+
+@dataclass
+class Line:
+    transferred: list[str] = field(default_factory=list)
+
+    async def transfer(self, to_number: str) -> None:
+        self.transferred.append(to_number)
+
+    def hang_up_soon(self, reason: str) -> None:
+        raise AssertionError("no hang-up expected")
+
+
+def call_state(scheduler: InMemoryScheduler, line: Line) -> CallState:
+    return CallState(
+        practice=PRACTICE,
+        scheduler=scheduler,
+        line=line,
+        record=CallRecord(started_at=NOW),
+        now=lambda: NOW,
+        patient_name="Jane Doe",
+        appointments=[jane_appointment()],
+        transfer_to="+14155550199",
+    )
+
+
+async def test_nothing_changes_on_a_turn_the_patient_talked_over() -> None:
+    scheduler = InMemoryScheduler(zone=NY, now=lambda: NOW, appointments=[jane_appointment()])
+    line = Line()
+    state = call_state(scheduler, line)
+    agent = OutboundCaller(state)
+    [slot, *_] = await scheduler.availability(
+        date(2026, 12, 2), duration=jane_appointment().duration
+    )
+
+    def ctx() -> Any:
+        return TalkedOver(state)
+
+    said = [
+        await agent.confirm_appointment(ctx()),
+        await agent.confirm_appointment(ctx(), slot_id=slot.id),
+        await agent.cancel_appointment(ctx()),
+    ]
+    assert said == ["The patient interrupted; nothing was changed. Ask again."] * 3
+    transfer = ctx()
+    assert await agent.transfer_call(transfer) == (
+        "The patient interrupted; the call was not transferred. Ask again."
+    )
+    assert line.transferred == []
+    assert transfer.locked is False  # the patient can still talk
+    stored = await scheduler.get_appointment("appt-1")
+    assert (stored.status, stored.start) == ("scheduled", jane_appointment().start)
+    assert state.record.changes == []
+
+
+async def test_a_turn_that_was_not_talked_over_changes_the_appointment_and_holds_the_floor() -> (
+    None
+):
+    """The same calls as above with the speech not interrupted: the check is what stopped them."""
+    scheduler = InMemoryScheduler(zone=NY, now=lambda: NOW, appointments=[jane_appointment()])
+    state = call_state(scheduler, Line())
+    agent = OutboundCaller(state)
+    heard = TalkedOver(state, Speech(interrupted=False))
+    assert (await agent.confirm_appointment(heard)).startswith("Confirmed:")
+    assert heard.locked is True  # no interruption while the change is made
+    assert (await scheduler.get_appointment("appt-1")).status == "confirmed"
+    with pytest.raises(ToolError, match="no appointment 2"):
+        await agent.cancel_appointment(TalkedOver(state, Speech(interrupted=False)), appointment=2)
