@@ -13,6 +13,7 @@ import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
 
 from conftest import NOW, NY
 from outbound_caller.call.context import StoreScheduler
@@ -156,6 +157,114 @@ async def test_a_well_formed_slot_id_off_the_offered_grid_books_nothing(store: S
     assert (await store.appointment(ids.jane_appt)).status == "scheduled"
     on_grid = encode_slot_id(ids.rivera, datetime(2026, 12, 8, 15, 0, tzinfo=NY))
     assert (await store.reschedule(ids.jane_appt, on_grid, by="AJ_1")).status == "rescheduled"
+
+
+async def make_other_practice(store: Store) -> int:
+    """A second practice whose provider works every day, all day: returns the provider's id."""
+    async with store.transaction() as s:
+        other = db.Practice(name="Other Dental", timezone="America/New_York", callback_number="+1")
+        s.add(other)
+        await s.flush()
+        provider = db.Provider(practice_id=other.id, name="Dr. Other", role="dentist")
+        s.add(provider)
+        await s.flush()
+        for d in range(7):
+            s.add(db.OpeningHours(practice_id=other.id, weekday=d, opens=time(0), closes=time(23)))
+            s.add(
+                db.ProviderHours(provider_id=provider.id, weekday=d, starts=time(0), ends=time(23))
+            )
+        return provider.id
+
+
+@pytest.mark.parametrize(
+    ("case", "when"),
+    [
+        ("in the past", datetime(2026, 11, 30, 9, 0, tzinfo=NY)),  # NOW is 10:00 that day
+        ("on a closed day", datetime(2026, 12, 25, 10, 0, tzinfo=NY)),  # Christmas, a Friday
+        ("after the practice closes", datetime(2026, 12, 8, 17, 30, tzinfo=NY)),
+        ("in the lunch break", datetime(2026, 12, 8, 12, 15, tzinfo=NY)),
+        ("before the provider starts", datetime(2026, 12, 8, 9, 0, tzinfo=NY)),  # Dr. Chen: 10-16
+        ("another practice's provider", datetime(2026, 12, 8, 11, 0, tzinfo=NY)),
+    ],
+)
+async def test_the_store_refuses_a_forged_slot_id_the_lookup_would_never_offer(
+    store: Store, case: str, when: datetime
+) -> None:
+    ids = await make_practice(store)
+    provider = {
+        "another practice's provider": await make_other_practice(store),
+        "before the provider starts": ids.chen,
+    }.get(case, ids.rivera)  # Dr. Rivera works 08:00-17:00 every day but Sunday
+    forged = encode_slot_id(provider, when)
+    with pytest.raises((InvalidRequest, SlotUnavailable)):
+        await store.reschedule(ids.jane_appt, forged, by="AJ_1")
+    row = await store.appointment(ids.jane_appt)
+    assert (row.status, row.start, row.provider_id) == (
+        "scheduled",
+        datetime(2026, 12, 1, 14, 30, tzinfo=NY),
+        ids.rivera,
+    )
+    assert await store.history(ids.jane_appt) == []
+    # the same day, inside everyone's hours, books: the refusal was the check's
+    fine = encode_slot_id(ids.chen, datetime(2026, 12, 8, 11, 0, tzinfo=NY))
+    assert (await store.reschedule(ids.jane_appt, fine, by="AJ_1")).status == "rescheduled"
+
+
+async def test_fifty_calls_reaching_for_overlapping_times_book_one_of_them(store: Store) -> None:
+    """Different starts (09:00, 09:15, 09:20 for 30-minute visits): the unique index on the
+    start cannot settle this; only the provider's lock (SQLite: the write lock) can."""
+    ids = await make_practice(store)
+    appointments = await add_patients_with_appointments(store, ids, 50)
+    starts = [datetime(2026, 12, 7, 9, m, tzinfo=NY) for m in (0, 15, 20)]
+    slots = [encode_slot_id(ids.rivera, t) for t in starts]
+
+    async def attempt(n: int, appointment_id: int) -> str:
+        try:
+            await store.reschedule(appointment_id, slots[n % 3], by=f"call-{appointment_id}")
+        except (SlotUnavailable, InvalidRequest):
+            return "refused"
+        return "booked"
+
+    results = await asyncio.gather(*(attempt(n, a) for n, a in enumerate(appointments)))
+    async with store.read() as s:
+        live = (
+            await s.execute(
+                select(db.Appointment.start_at, db.Appointment.end_at).where(
+                    db.Appointment.provider_id == ids.rivera,
+                    db.Appointment.status != "cancelled",
+                    db.Appointment.start_at >= datetime(2026, 12, 7, 8, 30, tzinfo=NY),
+                    db.Appointment.start_at < datetime(2026, 12, 7, 10, 0, tzinfo=NY),
+                )
+            )
+        ).all()
+    assert results.count("booked") == 1
+    assert len(live) == 1, live
+
+
+async def test_the_unique_index_refuses_two_live_visits_at_one_start(store: Store) -> None:
+    ids = await make_practice(store)
+    start = datetime(2026, 12, 9, 9, 0, tzinfo=NY)
+
+    def visit(status: str) -> db.Appointment:
+        return db.Appointment(
+            practice_id=ids.practice,
+            patient_id=ids.john,
+            provider_id=ids.rivera,
+            type_id=ids.checkup,
+            start_at=start,
+            end_at=start + timedelta(minutes=30),
+            status=status,
+        )
+
+    async with store.transaction() as s:  # a cancelled visit does not hold the time
+        s.add_all([visit("cancelled"), visit("scheduled")])
+
+    async def double_book() -> None:
+        async with store.transaction() as s:
+            s.add(visit("confirmed"))
+
+    with pytest.raises(IntegrityError):
+        await double_book()
 
 
 async def test_fifty_calls_reaching_for_one_slot_book_it_exactly_once(store: Store) -> None:
