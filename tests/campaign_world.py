@@ -52,11 +52,13 @@ class World:
         self.pending = [p for p in self.pending if p[0] > self.t]
         for ended, room, status, phone in due:
             started = ended - self.duration
-            record = CallRecord(started_at=started, status=CallStatus(status), ended_at=ended)
-            if status == "answered":
+            if status == "do_not_call":  # answered, and asked not to be called again
+                record = CallRecord(started_at=started, status=CallStatus.ANSWERED, ended_at=ended)
+                record.hangup_reason = "do_not_call"
+            else:
+                record = CallRecord(started_at=started, status=CallStatus(status), ended_at=ended)
+            if record.status is CallStatus.ANSWERED:
                 record.answered_at = started
-            if status == "do_not_call":
-                record.status, record.hangup_reason = CallStatus.ANSWERED, "do_not_call"
             await record_outcome(
                 self.store, room=room, phone=phone, appointment_id=None, record=record
             )

@@ -15,7 +15,6 @@ from conftest import NOW, PATIENT_PHONE, StartCall
 from helpers import eventually
 from livekit_stub import LiveKitStub
 from outbound_caller.call.transcripts import (
-    FILE_PATTERN,
     mask_birth_dates,
     mask_numbers,
     prune,
@@ -23,6 +22,7 @@ from outbound_caller.call.transcripts import (
 )
 from outbound_caller.cli.scripted import Rule, ToolCall, Turn
 from outbound_caller.config import load_settings
+from outbound_caller.worker import _save_transcript
 from test_config import GOOD
 
 AUDIO = {".wav", ".ogg", ".opus", ".mp3", ".flac", ".webm", ".m4a", ".pcm"}
@@ -53,21 +53,44 @@ async def test_a_call_with_transcripts_off_leaves_no_audio_or_transcript(
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.chdir(tmp_path)
-    assert load_settings(GOOD).transcript_dir is None  # the default
-    since = time.time() - 1
+    work, scratch = tmp_path / "work", tmp_path / "tmp"
+    work.mkdir()
+    scratch.mkdir()
+    monkeypatch.chdir(work)
+    monkeypatch.setattr(tempfile, "tempdir", str(scratch))  # this test's own temp directory
+    settings = load_settings(GOOD)
+    assert settings.transcript_dir is None  # the default
     live = await start_call(RULES)
     await live.call.place(PATIENT_PHONE)
     await live.session.run(user_input="Yes, I'll come.")
     await live.session.run(user_input="Call me at 415 555 0188 if anything changes. Bye.")
     await eventually(lambda: bool(livekit_server.calls("DeleteRoom")))
-    written = new_files(tmp_path, since) + [
-        p
-        for p in new_files(Path(tempfile.gettempdir()), since)
-        if p.suffix in AUDIO or FILE_PATTERN.match(p.name)
-    ]
-    assert [p for p in written if p.suffix in AUDIO | {".txt", ".json"}] == []
-    assert not (tmp_path / "console-recordings").exists()
+    # the worker's end-of-call step, the only writer of transcripts
+    _save_transcript(settings, "call-1", live.state.record, live.session)
+    written = [p for p in new_files(tmp_path, 0) if p.suffix in AUDIO | {".txt", ".json"}]
+    assert written == []
+    assert not (work / "console-recordings").exists()
+
+
+async def test_the_worker_writes_a_transcript_and_keeps_them_for_the_retention_days(
+    start_call: StartCall, tmp_path: Path
+) -> None:
+    folder = tmp_path / "transcripts"
+    env = {**GOOD, "TRANSCRIPT_DIR": str(folder), "TRANSCRIPT_RETENTION_DAYS": "3"}
+    folder.mkdir(mode=0o700)
+    old, recent = folder / "20260101T000000Z-old.txt", folder / "20260102T000000Z-recent.txt"
+    for path, days in ((old, 4), (recent, 2)):
+        path.write_text("earlier call")
+        stamp = time.time() - days * 86400
+        os.utime(path, (stamp, stamp))
+    live = await start_call(RULES)
+    await live.session.run(user_input="Yes, I'll come.")
+    _save_transcript(load_settings(env), "call-9", live.state.record, live.session)
+    kept = sorted(p.name for p in folder.iterdir())
+    assert kept[0] == recent.name  # 2 days old: kept; 4 days old: removed
+    assert len(kept) == 2
+    assert kept[1].endswith("-call-9.txt")
+    assert "callee: Yes, I'll come." in (folder / kept[1]).read_text()
 
 
 async def test_a_transcript_when_configured_is_masked_and_one_file_per_call(

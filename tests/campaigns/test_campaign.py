@@ -214,6 +214,22 @@ async def test_the_daily_cap_counts_the_patients_own_day_not_the_utc_day(store: 
     assert (second.date(), second.time()) == (datetime(2026, 12, 1).date(), time(8, 0))
 
 
+async def test_an_answered_call_ending_in_do_not_call_is_never_retried(store: Store) -> None:
+    ids = await make_practice(store)
+    world = World(store, MONDAY_9AM_NY.astimezone(UTC))
+    policy = Policy(max_in_flight=1, poll_seconds=10, max_per_day=3, max_attempts=3)
+    [p] = people(1)
+    world.script = {p["phone"]: ["do_not_call", "answered"]}
+    cid, _ = await plan_for_people(
+        store, practice_id=ids.practice, people=[p], name="t", policy=policy, now=world.t
+    )
+    summary = await run(store, world, cid, policy)
+    assert len(world.dials) == 1
+    [call] = await list_calls(store)
+    assert (call.status, call.hangup_reason) == ("answered", "do_not_call")
+    assert dict(summary.rows())["answered"] == 1
+
+
 class FailingDialer:
     """Refuses the first ``failures`` dials the way the LiveKit client does, then places them."""
 
