@@ -32,8 +32,11 @@ from test_config import GOOD
 NY = ZoneInfo("America/New_York")
 OPENING = "Hi, this is the automated assistant calling from Bright Smile Dental. Is this Jane?"
 GOODBYE = "Thanks Jane, see you then. Goodbye!"
+TRANSFERRING = "Of course, I'm transferring you to the front desk now."
 RULES = [
     Rule(r"give the opening now", Turn(OPENING)),
+    Rule(r"^can i speak to a person", Turn(TRANSFERRING, (ToolCall("transfer_call"),))),
+    Rule(r"^transfer_call -> ", Turn("")),
     Rule(r"^yes, this is jane", Turn("", (ToolCall("confirm_appointment"),))),
     Rule(r"^confirm_appointment -> ", Turn("You're confirmed. Anything else?")),
     Rule(r"^no, that's all", Turn("", (ToolCall("end_call", {"reason": "completed"}),))),
@@ -50,6 +53,7 @@ class Watch:
     start_options: list[dict[str, Any]] = field(default_factory=list)
     said: list[tuple[float, str]] = field(default_factory=list)
     deleted_at: list[float] = field(default_factory=list)
+    transferred_at: list[float] = field(default_factory=list)
     voice: list[SilentTTS] = field(default_factory=list)
 
 
@@ -158,8 +162,14 @@ def answered(room: Any, seen: Watch, livekit_server: LiveKitStub) -> None:
         room.leave("callee", rtc.DisconnectReason.ROOM_DELETED)
         return api.DeleteRoomResponse()
 
+    def transfer(request: api.TransferSIPParticipantRequest) -> api.TransferSIPParticipantResponse:
+        seen.transferred_at.append(time.monotonic())
+        room.leave(request.participant_identity, rtc.DisconnectReason.CLIENT_INITIATED)
+        return api.TransferSIPParticipantResponse()
+
     livekit_server.behaviour["CreateSIPParticipant"] = dial
     livekit_server.behaviour["DeleteRoom"] = delete
+    livekit_server.behaviour["TransferSIPParticipant"] = transfer
 
 
 async def said(seen: Watch, text: str) -> float:
@@ -234,3 +244,38 @@ async def test_an_appointment_the_store_does_not_have_is_never_dialed(
     assert livekit_server.calls("CreateSIPParticipant") == []
     assert watch.sessions == []
     assert job.connected is False
+
+
+async def test_a_transfer_goes_out_after_the_announcement_has_played(
+    env: dict[str, str], watch: Watch, vad: Any, livekit_server: LiveKitStub
+) -> None:
+    appointment_id = await janes_appointment(env)
+    job = FakeJob(
+        metadata=json.dumps(
+            {
+                "phone_number": "+14155550123",
+                "appointment_id": appointment_id,
+                "transfer_to": "+14155550199",
+            }
+        ),
+        vad=vad,
+    )
+    answered(job.room, watch, livekit_server)
+    entry = asyncio.create_task(worker.entrypoint(job))  # type: ignore[arg-type]
+    await said(watch, OPENING)
+    [session] = watch.sessions
+    await session.run(user_input="Can I speak to a person, please?")
+    announced = await said(watch, TRANSFERRING)
+    await job.ended()
+    await entry
+
+    [request] = livekit_server.calls("TransferSIPParticipant")
+    assert request.transfer_to == "tel:+14155550199"
+    [transferred_at] = watch.transferred_at
+    assert transferred_at >= announced  # the patient heard where they are going first
+    store = Store(env["DATABASE_URL"].replace("sqlite://", "sqlite+aiosqlite://"), now=_now)
+    try:
+        [call] = await list_calls(store)
+    finally:
+        await store.close()
+    assert (call.status, call.hangup_reason) == ("answered", "transferred")
