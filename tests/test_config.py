@@ -29,6 +29,8 @@ def test_good_settings_get_the_spec_defaults() -> None:
     assert s.turn_detection == "english"
     assert s.ringing_timeout == 30
     assert s.max_call_duration == 600
+    assert (s.silence_timeout, s.greeting_delay) == (10.0, 2.0)
+    assert s.transcript_retention_days == 30
     assert str(s.zone) == "America/New_York"
 
 

@@ -16,6 +16,7 @@ from outbound_caller.call.pipeline import (
     build_session,
     check_turn_detector,
     english_weights_present,
+    load_vad,
     session_start_options,
     turn_handling,
 )
@@ -59,6 +60,18 @@ async def test_model_names_come_from_settings(vad: silero.VAD) -> None:
     assert isinstance(session.tts, cartesia.TTS)
     assert session.tts.model == "sonic-2"
     assert build_llm(settings).model == "gpt-4o-mini"
+
+
+async def test_the_tuning_a_call_relies_on(vad: silero.VAD) -> None:
+    """The values the latency benchmark settled on, and the silence timeout as the session's
+    away detection (the check-in hangs off it)."""
+    assert load_vad().min_silence_duration == 0.25  # end of speech after a quarter second
+    settings = load_settings({**GOOD, "TURN_DETECTION": "vad", "SILENCE_TIMEOUT": "7"})
+    session = build_session(settings, vad_model=vad)
+    assert session.options.turn_handling["endpointing"]["min_delay"] == 0.65
+    assert session.options.turn_handling["endpointing"]["max_delay"] == 2.0
+    assert session.options.turn_handling["preemptive_generation"]["enabled"] is True
+    assert session.options.user_away_timeout == 7.0
 
 
 def test_local_audio_turn_detector_builds_offline() -> None:
