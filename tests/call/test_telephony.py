@@ -61,6 +61,7 @@ async def test_dial_request_carries_trunk_number_identity_and_timeouts(
         (603, "Decline", CallStatus.DECLINED),
         (408, "Request Timeout", CallStatus.NO_ANSWER),
         (480, "Temporarily Unavailable", CallStatus.NO_ANSWER),
+        (487, "Request Terminated", CallStatus.NO_ANSWER),
         (404, "Not Found", CallStatus.FAILED),
         (500, "Server Internal Error", CallStatus.FAILED),
         (503, "Service Unavailable", CallStatus.FAILED),

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import subprocess
 import sys
 import threading
 from collections.abc import Iterator
-from datetime import date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -135,6 +136,7 @@ async def test_demo_moves_the_row_to_the_slot_the_callee_chose(tmp_path: Path) -
     assert state.record.tools_used == ["look_up_availability", "confirm_appointment", "end_call"]
 
 
+NOW_UTC = datetime(2026, 12, 4, 12, 0, tzinfo=UTC)
 DEMO_DAYS = [
     *(date(2026, 12, 18) + timedelta(days=n) for n in range(16)),  # Christmas is closed
     *(date(2027, 3, 11) + timedelta(days=n) for n in range(5)),  # the spring-forward week
@@ -364,3 +366,55 @@ def test_a_missing_file_is_a_clear_error(here: Path) -> None:
     code, out = cli("import", "nope.csv")
     assert code == 1
     assert "nope.csv: cannot read" in out
+
+
+def test_the_do_not_call_list_commands_add_list_and_remove(here: Path) -> None:
+    assert cli("db", "upgrade")[0] == 0
+    assert cli("dnc", "add", "+1 (415) 555-0123", "--reason", "asked by phone") == (
+        0,
+        "***0123 added to the do-not-call list\n",
+    )
+    assert cli("dnc", "add", "+14155550123")[1] == "***0123 was already on the do-not-call list\n"
+    code, out = cli("dnc", "list")
+    assert code == 0
+    lines = out.splitlines()
+    assert lines[-1] == "1 number(s)"
+    assert lines[0].startswith("***0123")
+    assert lines[0].endswith("asked by phone")
+    assert "4155550123" not in out
+    assert cli("dnc", "remove", "+14155550123") == (
+        0,
+        "***0123 removed from the do-not-call list\n",
+    )
+    code, out = cli("dnc", "remove", "+14155550123")
+    assert code == 1
+    assert "***0123 is not on the do-not-call list" in out
+    assert cli("dnc", "list")[1] == "0 number(s)\n"
+    code, out = cli("dnc", "add", "call me maybe")
+    assert code == 2
+    assert "Traceback" not in out
+
+
+async def test_calls_list_since_shows_the_calls_from_that_day_on(here: Path) -> None:
+    from outbound_caller.store.calls import record_placed
+
+    store = Store(f"sqlite+aiosqlite:///{here / 'outbound-caller.db'}", now=lambda: NOW_UTC)
+    try:
+        await store.upgrade()
+        for room, day in (("room-old", 1), ("room-new", 3)):
+            await record_placed(
+                store,
+                room=room,
+                phone="+14155550123",
+                placed_at=datetime(2026, 12, day, 15, 0, tzinfo=UTC),
+            )
+    finally:
+        await store.close()
+    code, out = await asyncio.to_thread(cli, "calls", "list", "--since", "2026-12-02")
+    assert code == 0, out
+    assert "2026-12-03 15:00" in out
+    assert "2026-12-01" not in out
+    assert out.splitlines()[-1] == "1 call(s)"
+    code, out = await asyncio.to_thread(cli, "calls", "list", "--since", "yesterday")
+    assert code == 2
+    assert "--since 'yesterday' is not a date like 2026-12-01" in out

@@ -127,6 +127,28 @@ async def test_overlaps_are_found_whatever_the_order_of_the_file(
     ]
 
 
+async def test_a_status_that_is_not_one_of_ours_is_refused_by_line(
+    store: Store, tmp_path: Path
+) -> None:
+    await make_practice(store)
+    before = await count(store, db.Appointment)
+    rows = write(
+        tmp_path / "a.csv",
+        "patient_phone,provider,type,start,status\n"
+        + f"{JANE},Dr. Rivera,Check-up,2026-12-08T09:00:00-05:00,confirmed\n"  # line 2: fine
+        + f"{JANE},Dr. Rivera,Check-up,2026-12-08T10:00:00-05:00,maybe\n"  # line 3
+        + f"{JANE},Dr. Rivera,Check-up,2026-12-08T11:00:00-05:00,Cancelled\n",  # line 4
+    )
+    with pytest.raises(ImportFailed) as failed:
+        await import_csv(store, rows, now=now)
+    allowed = "cancelled, confirmed, rescheduled, scheduled"
+    assert failed.value.problems == [
+        f"line 3: status must be one of: {allowed}",
+        f"line 4: status must be one of: {allowed}",
+    ]
+    assert await count(store, db.Appointment) == before  # nothing imported, line 2 included
+
+
 def _guard_is_free(url: str, provider_id: int) -> bool:
     """From another connection: could a booking take the guard an import must hold?"""
     if url.startswith("sqlite"):
