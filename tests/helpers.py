@@ -9,7 +9,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 
-async def eventually(condition: Callable[[], bool], *, within: float = 3.0) -> None:
+async def eventually(condition: Callable[[], bool], *, within: float = 30.0) -> None:
     """Wait until ``condition()`` holds; fail the test with a clear message if it never does."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + within

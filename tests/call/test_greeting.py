@@ -41,14 +41,15 @@ async def test_callee_who_speaks_first_gets_a_reply_not_a_second_opening(
     live = await start_call([OPENING])
     await live.call.place(PATIENT_PHONE)
 
-    async def callee_says_hello() -> None:
-        live.session.emit(
-            "user_input_transcribed",
-            UserInputTranscribedEvent(transcript="Hello?", is_final=True),
-        )
-
-    asyncio.get_running_loop().call_later(0.02, lambda: asyncio.ensure_future(callee_says_hello()))
-    opening = await live.call.greet_when_ready(delay=1.0, opening=build_opening(live.state))
+    # a delay no test waits out: the callee's "hello?" is what ends the wait
+    greeting = asyncio.create_task(
+        live.call.greet_when_ready(delay=60.0, opening=build_opening(live.state))
+    )
+    await asyncio.sleep(0)  # it is waiting now
+    live.session.emit(
+        "user_input_transcribed", UserInputTranscribedEvent(transcript="Hello?", is_final=True)
+    )
+    opening = await asyncio.wait_for(greeting, timeout=30)
     assert opening is None
     assert live.llm.inputs == []  # the callee's own turn drives the reply
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import asyncio
+import re
 
 from livekit.agents import AgentSession
 from livekit.agents.voice.events import UserStateChangedEvent
@@ -76,13 +76,21 @@ async def test_speaking_after_the_check_in_starts_the_count_over(
 ) -> None:
     session, state, _, model = await silent_call(telephony, away_after=0.2)
     try:
-        await eventually(lambda: len(model.inputs) == 1, within=5)
+        await eventually(lambda: len(model.inputs) == 1, within=30)
         session.emit(
             "user_state_changed", UserStateChangedEvent(old_state="away", new_state="speaking")
         )
-        await asyncio.sleep(0.6)  # three times the wait: no goodbye comes
+        # quiet again at once: with the count started over, what comes next is a fresh
+        # check-in; had the speaking not cancelled it, the goodbye would come instead
+        session.emit(
+            "user_state_changed", UserStateChangedEvent(old_state="listening", new_state="away")
+        )
+        await eventually(lambda: len(model.inputs) == 2, within=30)
     finally:
         await session.aclose()
-    assert len(model.inputs) == 1
+    assert [bool(re.search(CHECK_IN.pattern, i, re.IGNORECASE)) for i in model.inputs] == [
+        True,
+        True,
+    ]
     assert livekit_server.calls("DeleteRoom") == []
     assert state.record.hangup_reason is None
