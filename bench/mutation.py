@@ -159,7 +159,12 @@ class _Mutator(ast.NodeTransformer):
 
     def visit_Return(self, node: ast.Return) -> ast.AST:
         self.generic_visit(node)
-        if node.value is not None and self._hit(node, "return value -> return None"):
+        returns_none = isinstance(node.value, ast.Constant) and node.value.value is None
+        if (
+            node.value is not None
+            and not returns_none
+            and self._hit(node, "return value -> return None")
+        ):
             node.value = ast.copy_location(ast.Constant(None), node)
         return node
 
@@ -171,7 +176,12 @@ class _Mutator(ast.NodeTransformer):
 
     def visit_keyword(self, node: ast.keyword) -> ast.AST:
         self.generic_visit(node)
-        if node.arg is not None and self._hit(node, f"{node.arg}=... -> {node.arg}=None"):
+        already_none = isinstance(node.value, ast.Constant) and node.value.value is None
+        if (
+            node.arg is not None
+            and not already_none
+            and self._hit(node, f"{node.arg}=... -> {node.arg}=None")
+        ):
             node.value = ast.copy_location(ast.Constant(None), node.value)
         return node
 

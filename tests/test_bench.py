@@ -87,3 +87,25 @@ def test_import_benchmark_runs_and_prints_its_table() -> None:
     assert lines[0].startswith("| backend | file | rows |")
     assert any(line.startswith("| sqlite | patients | 300 |") for line in lines)
     assert any(line.startswith("| sqlite | appointments | 300 |") for line in lines)
+
+
+def test_mutation_script_makes_one_change_per_mutant_each_a_valid_module() -> None:
+    import ast
+
+    import mutation
+
+    relative, tests = mutation.MODULES["dispatch"]
+    found = list(mutation.mutants("dispatch", relative))
+    original = ast.unparse(ast.parse((mutation.SRC / relative).read_text()))
+    assert len(found) > 50
+    assert all(m.source != original for m in found)  # every mutant changes something
+    assert len({m.source for m in found}) == len(found)  # and no two the same
+    for m in found:
+        ast.parse(m.source)
+    changes = {(m.line, m.change) for m in found}
+    # the metadata size cap, off by one; and a refusal that no longer happens
+    assert any(change == "4096 -> 4097" for _, change in changes)
+    assert any(change == "raise -> pass" for _, change in changes)
+    assert all(Path(t).exists() for _, ts in mutation.MODULES.values() for t in ts)
+    assert all((mutation.SRC / rel).exists() for rel, _ in mutation.MODULES.values())
+    assert tests
