@@ -11,6 +11,7 @@ past the timeout), and *survives* when they pass. Not part of the default test r
     .venv/bin/python bench/mutation.py --sample 20          # 20 mutants per module, spread
     .venv/bin/python bench/mutation.py --module dispatch    # one module
     .venv/bin/python bench/mutation.py --survivors out.txt  # also list what survived
+    .venv/bin/python bench/mutation.py --sample 20 --again out.txt  # re-run those only
 
 Prints a table of mutants caught per module and lists the survivors (file, line, change).
 """
@@ -227,7 +228,11 @@ def main() -> int:
     parser.add_argument("--sample", type=int, help="mutants per module, spread over the file")
     parser.add_argument("--timeout", type=float, default=180.0, help="seconds per mutant")
     parser.add_argument("--survivors", type=Path, help="also write the survivors here")
+    parser.add_argument(
+        "--again", type=Path, help="only the mutants listed in this file (an earlier --survivors)"
+    )
     args = parser.parse_args()
+    again = set(args.again.read_text().splitlines()) if args.again else None
 
     chosen = args.module or list(MODULES)
     rows: list[tuple[str, int, int, float]] = []
@@ -246,7 +251,12 @@ def main() -> int:
             original = target.read_text()
             caught = total = 0
             started = time.monotonic()
-            for mutant in spread(list(mutants(module, relative)), args.sample):
+            chosen_mutants = spread(list(mutants(module, relative)), args.sample)
+            if again is not None:
+                chosen_mutants = [
+                    m for m in chosen_mutants if f"{m.path}:{m.line}: {m.change}" in again
+                ]
+            for mutant in chosen_mutants:
                 target.write_text(mutant.source)
                 try:
                     verdict = run_tests(work, tests, args.timeout)

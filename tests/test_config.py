@@ -30,6 +30,12 @@ def test_good_settings_get_the_spec_defaults() -> None:
     assert s.ringing_timeout == 30
     assert s.max_call_duration == 600
     assert (s.silence_timeout, s.greeting_delay) == (10.0, 2.0)
+    assert (s.voicemail_policy, s.verify_date_of_birth) == ("hangup", False)
+    assert load_settings({**GOOD, "VERIFY_DATE_OF_BIRTH": "true"}).verify_date_of_birth is True
+    from outbound_caller.config import load_livekit
+
+    padded = load_livekit({**GOOD, "LIVEKIT_API_KEY": " APIabc123 "})
+    assert padded.livekit_api_key == "APIabc123"  # a key pasted with spaces still works
     assert s.transcript_retention_days == 30
     assert str(s.zone) == "America/New_York"
 

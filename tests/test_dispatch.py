@@ -44,6 +44,22 @@ def test_optional_context_is_typed() -> None:
     )
 
 
+def test_nesting_is_counted_after_a_string_ending_in_an_escaped_backslash() -> None:
+    deep = '{"phone_number": "+14155550123", "patient_name": "a\\\\", "x": [[[[[1]]]]]}'
+    with pytest.raises(MetadataError, match="metadata nests deeper than 4 levels"):
+        parse_metadata(deep)
+
+
+def test_sibling_arrays_are_not_depth_and_the_cap_itself_is_allowed() -> None:
+    assert nesting_depth('{"a": [1], "b": [2], "c": [3], "d": [4], "e": {"f": [5]}}') == 3
+    four = '{"phone_number": "+14155550123", "x": [[[1]]]}'  # exactly the cap: 4 levels
+    assert nesting_depth(four) == 4
+    with pytest.raises(MetadataError) as refused:
+        parse_metadata(four)
+    assert "nests deeper" not in str(refused.value)
+    assert "x: unknown field" in str(refused.value)
+
+
 def test_the_agent_name_is_the_registered_one() -> None:
     assert AGENT_NAME == "outbound-caller"
 

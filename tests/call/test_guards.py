@@ -43,6 +43,26 @@ async def test_every_scheduling_tool_is_refused_before_the_date_of_birth_is_chec
     assert live.state.record.changes == []
 
 
+async def test_without_a_date_of_birth_check_verify_identity_says_none_is_needed(
+    start_call: StartCall,
+) -> None:
+    live = await start_call(
+        [
+            Rule(
+                r"^my birthday",
+                Turn("", (ToolCall("verify_identity", {"date_of_birth": "1985-03-14"}),)),
+            ),
+            Rule(r"^yes", Turn("", (ToolCall("confirm_appointment"),))),
+            Rule(r" -> ", Turn("Okay.")),
+        ]
+    )  # no date of birth on file: the practice does not ask
+    result = await live.session.run(user_input="My birthday is March 14th 1985.")
+    output = result.expect.next_event(type="function_call_output").event().item.output
+    assert output == "No date of birth check is needed on this call."
+    await live.session.run(user_input="Yes, I'll be there.")
+    assert (await live.scheduler.get_appointment("appt-1")).status == "confirmed"
+
+
 async def test_two_wrong_dates_of_birth_lock_the_check_even_for_the_right_one(
     start_call: StartCall,
 ) -> None:

@@ -42,6 +42,7 @@ async def test_dial_request_carries_trunk_number_identity_and_timeouts(
     assert request.sip_call_to == PATIENT_PHONE
     assert request.room_name == ROOM
     assert request.participant_identity == "callee"
+    assert request.participant_name == "Patient"  # never the patient's own name
     assert request.wait_until_answered is True
     assert request.ringing_timeout.seconds == 25
     assert request.max_call_duration.seconds == 900
@@ -59,6 +60,8 @@ async def test_dial_request_carries_trunk_number_identity_and_timeouts(
         (486, "Busy Here", CallStatus.BUSY),
         (600, "Busy Everywhere", CallStatus.BUSY),
         (603, "Decline", CallStatus.DECLINED),
+        (607, "Unwanted", CallStatus.DECLINED),
+        (608, "Rejected", CallStatus.DECLINED),
         (408, "Request Timeout", CallStatus.NO_ANSWER),
         (480, "Temporarily Unavailable", CallStatus.NO_ANSWER),
         (487, "Request Terminated", CallStatus.NO_ANSWER),
@@ -317,6 +320,39 @@ async def test_a_rejected_leg_leaving_before_the_dial_error_leaves_the_outcome_t
     assert (ended.outcome, ended.hangup_reason, ended.sip_code) == ("busy", "busy", 486)  # type: ignore[attr-defined]
 
 
+async def test_a_leg_gone_before_the_answer_returned_hangs_up_at_once(
+    start_call: StartCall, livekit_server: LiveKitStub
+) -> None:
+    live = await start_call([])
+    room: rtc.EventEmitter[str] = rtc.EventEmitter()
+    live.call.watch_callee(room)
+    leg = SimpleNamespace(
+        identity="callee", disconnect_reason=rtc.DisconnectReason.CLIENT_INITIATED
+    )
+
+    def answer_then_gone(_: object) -> api.SIPParticipantInfo:
+        room.emit("participant_disconnected", leg)  # picked up and hung up at once
+        return api.SIPParticipantInfo(participant_identity="callee")
+
+    livekit_server.behaviour["CreateSIPParticipant"] = answer_then_gone
+    result = await live.call.place(PATIENT_PHONE)
+    assert result.answered
+    await eventually(lambda: len(livekit_server.calls("DeleteRoom")) == 1)
+    assert live.state.record.hangup_reason == "callee left (CLIENT_INITIATED)"
+
+
+async def test_a_failed_dial_is_logged_with_its_outcome_and_sip_code(
+    start_call: StartCall, livekit_server: LiveKitStub, caplog: pytest.LogCaptureFixture
+) -> None:
+    livekit_server.behaviour["CreateSIPParticipant"] = sip_failure(486, "Busy Here")
+    live = await start_call([])
+    with caplog.at_level(logging.INFO, logger="outbound_caller"):
+        await live.call.place(PATIENT_PHONE)
+    [failed] = [r for r in caplog.records if r.getMessage() == "call failed"]
+    assert (failed.outcome, failed.sip_code) == ("busy", 486)  # type: ignore[attr-defined]
+    assert failed.phone == "***0123"  # type: ignore[attr-defined]
+
+
 async def test_a_rejected_leg_leaving_just_after_the_dial_error_leaves_the_outcome_to_the_dial(
     start_call: StartCall, livekit_server: LiveKitStub
 ) -> None:
@@ -374,5 +410,8 @@ async def test_a_transfer_is_recorded_though_the_leg_leaves_before_the_request_r
 
     assert live.state.record.transferred is True
     assert live.state.record.hangup_reason == "transferred"
+    [refer] = livekit_server.calls("TransferSIPParticipant")
+    assert (refer.room_name, refer.participant_identity) == (ROOM, "callee")
+    assert (refer.transfer_to, refer.play_dialtone) == ("tel:+14155550199", False)
     [ended] = [r for r in caplog.records if r.getMessage() == "call ended"]
     assert (ended.transferred, ended.hangup_reason) == (True, "transferred")  # type: ignore[attr-defined]

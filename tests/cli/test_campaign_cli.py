@@ -28,6 +28,20 @@ def zone_at_noon() -> str:
     return "Etc/GMT" + (f"{-offset:+d}" if offset else "")
 
 
+def record_for(outcome: str, now: datetime) -> CallRecord:
+    """What the agent reports: an outcome, or "confirmed" / "rescheduled" / "transferred"
+    for an answered call that did that."""
+    record = CallRecord(started_at=now, ended_at=now, answered_at=now)
+    if outcome == "confirmed":
+        record.changes.append("confirmed 2026-12-01T14:30:00-05:00")
+    elif outcome == "rescheduled":
+        record.changes.append("rescheduled 2026-12-01T14:30:00-05:00 -> 2026-12-04T08:00:00-05:00")
+    elif outcome == "transferred":
+        record.transferred, record.hangup_reason = True, "transferred"
+    record.status = CallStatus(outcome) if outcome in set(CallStatus) else CallStatus.ANSWERED
+    return record
+
+
 def answering_agent(db_path: Path, statuses: dict[str, str]):
     """CreateDispatch behaviour: accept, then report the call's outcome shortly after."""
     stores: dict[str, Store] = {}
@@ -43,12 +57,7 @@ def answering_agent(db_path: Path, statuses: dict[str, str]):
             room=room,
             phone=phone,
             appointment_id=None,
-            record=CallRecord(
-                started_at=now,
-                ended_at=now,
-                answered_at=now,
-                status=CallStatus(statuses.get(phone, "answered")),
-            ),
+            record=record_for(statuses.get(phone, "answered"), now),
         )
 
     def accept(request: api.CreateAgentDispatchRequest) -> api.AgentDispatch:
@@ -100,6 +109,27 @@ def test_campaign_over_a_csv_dials_everyone_once_and_prints_a_summary(
     assert numbers["answered"] == 2
     assert numbers["declined"] == 1
     assert numbers["no answer"] == numbers["busy"] == numbers["failed"] == 0
+
+
+def test_the_summary_counts_what_the_answered_calls_did(
+    operator: LiveKitStub, tmp_path: Path
+) -> None:
+    runner = CliRunner()
+    assert runner.invoke(app, ["db", "seed-demo"]).exit_code == 0
+    zone = zone_at_noon()
+    phones = ["+14155553001", "+14155553002", "+14155553003", "+14155553004"]
+    (tmp_path / "people.csv").write_text(
+        "phone,name,timezone\n" + "".join(f"{p},P,{zone}\n" for p in phones)
+    )
+    operator.behaviour["CreateDispatch"] = answering_agent(
+        tmp_path / "outbound-caller.db",
+        dict(zip(phones, ["confirmed", "rescheduled", "transferred", "voicemail"], strict=True)),
+    )
+    result = runner.invoke(app, ["campaign", "run", "--csv", "people.csv", "--rate", "20"])
+    assert result.exit_code == 0, result.output
+    numbers = summary_numbers(result.output)
+    assert (numbers["dialed"], numbers["answered"], numbers["voicemail"]) == (4, 3, 1)
+    assert (numbers["confirmed"], numbers["rescheduled"], numbers["transferred"]) == (1, 1, 1)
 
 
 def test_a_dispatch_livekit_refuses_fails_that_call_and_the_campaign_goes_on(

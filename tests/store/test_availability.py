@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime, time, timedelta
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from conftest import NY
+from outbound_caller.errors import InvalidRequest
 from outbound_caller.store.appointments import Store
 from outbound_caller.store.availability import (
     ProviderDay,
@@ -97,6 +99,14 @@ async def test_every_offered_slot_can_be_booked(store: Store) -> None:
     for slot in slots:  # only Jane moves, so each offered time must take her booking
         moved = await store.reschedule(ids.jane_appt, slot.id, by="property")
         assert moved.start == slot.start
+
+
+def test_a_slot_id_needs_its_prefix_and_length() -> None:
+    good = encode_slot_id(7, datetime(2026, 12, 2, 15, 0, tzinfo=UTC))
+    assert decode_slot_id(good) == (7, datetime(2026, 12, 2, 15, 0, tzinfo=UTC))
+    for bad in ("spot_" + good[5:], good + "0", good[:-1], "slot_" + "g" * 16):
+        with pytest.raises(InvalidRequest):
+            decode_slot_id(bad)
 
 
 SPRING_FORWARD = date(2027, 3, 14)  # New York: 02:00 EST becomes 03:00 EDT

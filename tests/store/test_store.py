@@ -120,10 +120,42 @@ async def test_confirm_and_reschedule_change_the_row_and_write_history(store: St
     assert datetime(2026, 12, 1, 14, 30, tzinfo=NY) in [s.start for s in tuesday]
 
 
+async def test_every_write_refuses_an_appointment_that_does_not_exist(store: Store) -> None:
+    ids = await make_practice(store)
+    [slot, *_] = await store.availability(ids.practice, date(2026, 12, 2), minutes=30)
+    with pytest.raises(AppointmentNotFound):
+        await store.confirm(99999, by="x")
+    with pytest.raises(AppointmentNotFound):
+        await store.cancel(99999, by="x")
+    with pytest.raises(AppointmentNotFound):
+        await store.reschedule(99999, slot.id, by="x")
+
+
+async def test_a_booking_at_midnight_blocks_its_slot(store: Store) -> None:
+    ids = await make_practice(store)  # Dr. Rivera works Sunday nights, 00:00-04:00
+    sunday = date(2026, 12, 6)
+    async with store.transaction() as s:
+        s.add(
+            db.Appointment(
+                practice_id=ids.practice,
+                patient_id=ids.john,
+                provider_id=ids.rivera,
+                type_id=ids.checkup,
+                start_at=datetime(2026, 12, 6, 0, 0, tzinfo=NY),
+                end_at=datetime(2026, 12, 6, 0, 30, tzinfo=NY),
+            )
+        )
+    slots = await store.availability(ids.practice, sunday, minutes=30, provider_id=ids.rivera)
+    assert slots[0].start == datetime(2026, 12, 6, 0, 30, tzinfo=NY)
+
+
 async def test_cancel_frees_the_slot(store: Store) -> None:
     ids = await make_practice(store)
     await store.cancel(ids.john_appt, by="operator")
     assert (await store.appointment(ids.john_appt)).status == "cancelled"
+    assert [(h.action, h.by) for h in await store.history(ids.john_appt)] == [
+        ("cancelled", "operator")
+    ]
     slots = await store.availability(
         ids.practice, date(2026, 12, 3), minutes=30, provider_id=ids.rivera
     )

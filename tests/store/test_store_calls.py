@@ -293,6 +293,32 @@ def test_start_up_stops_when_the_schema_is_not_migrated(
     assert "run `outbound-caller db upgrade`" in capsys.readouterr().err
 
 
+async def test_an_answered_calls_duration_is_from_the_answer_to_the_end(
+    sqlite_store: Store,
+) -> None:
+    from datetime import UTC
+
+    from outbound_caller.outcome import CallStatus
+    from outbound_caller.store.calls import list_calls, record_outcome
+
+    started = datetime(2026, 12, 1, 15, 0, tzinfo=UTC)
+    record = CallRecord(
+        started_at=started,
+        status=CallStatus.ANSWERED,
+        answered_at=started + timedelta(seconds=12),
+        ended_at=started + timedelta(seconds=100),
+    )
+    await record_outcome(
+        sqlite_store, room="room-d", phone="+14155550123", appointment_id=None, record=record
+    )
+    unanswered = CallRecord(started_at=started, status=CallStatus.BUSY, ended_at=started)
+    await record_outcome(
+        sqlite_store, room="room-b", phone="+14155550123", appointment_id=None, record=unanswered
+    )
+    durations = {c.room: c.duration_s for c in await list_calls(sqlite_store)}
+    assert durations == {"room-d": 88.0, "room-b": None}
+
+
 async def test_no_log_line_at_any_level_carries_a_phone_number(
     sqlite_store: Store, caplog: pytest.LogCaptureFixture
 ) -> None:
