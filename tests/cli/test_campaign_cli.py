@@ -68,6 +68,19 @@ def answering_agent(db_path: Path, statuses: dict[str, str]):
     return accept
 
 
+def seeded_with_people(tmp_path: Path, *phones: str) -> CliRunner:
+    """The demo practice seeded, and people.csv listing ``phones`` in a zone where it is
+    about midday now."""
+    runner = CliRunner()
+    assert runner.invoke(app, ["db", "seed-demo"]).exit_code == 0
+    zone = zone_at_noon()
+    names = ["Ann", "Bo", "Cy", "Di", "Ed"]
+    (tmp_path / "people.csv").write_text(
+        "phone,name,timezone\n" + "".join(f"{p},{names[i]},{zone}\n" for i, p in enumerate(phones))
+    )
+    return runner
+
+
 def summary_numbers(out: str) -> dict[str, int]:
     """The summary table's rows, label to number."""
     rows = {}
@@ -81,13 +94,7 @@ def summary_numbers(out: str) -> dict[str, int]:
 def test_campaign_over_a_csv_dials_everyone_once_and_prints_a_summary(
     operator: LiveKitStub, tmp_path: Path
 ) -> None:
-    runner = CliRunner()
-    assert runner.invoke(app, ["db", "seed-demo"]).exit_code == 0
-    zone = zone_at_noon()
-    (tmp_path / "people.csv").write_text(
-        "phone,name,timezone\n"
-        f"+14155553001,Ann,{zone}\n+14155553002,Bo,{zone}\n+14155553003,Cy,{zone}\n"
-    )
+    runner = seeded_with_people(tmp_path, "+14155553001", "+14155553002", "+14155553003")
     operator.behaviour["CreateDispatch"] = answering_agent(
         tmp_path / "outbound-caller.db", {"+14155553002": "declined"}
     )
@@ -114,13 +121,8 @@ def test_campaign_over_a_csv_dials_everyone_once_and_prints_a_summary(
 def test_the_summary_counts_what_the_answered_calls_did(
     operator: LiveKitStub, tmp_path: Path
 ) -> None:
-    runner = CliRunner()
-    assert runner.invoke(app, ["db", "seed-demo"]).exit_code == 0
-    zone = zone_at_noon()
     phones = ["+14155553001", "+14155553002", "+14155553003", "+14155553004"]
-    (tmp_path / "people.csv").write_text(
-        "phone,name,timezone\n" + "".join(f"{p},P,{zone}\n" for p in phones)
-    )
+    runner = seeded_with_people(tmp_path, *phones)
     operator.behaviour["CreateDispatch"] = answering_agent(
         tmp_path / "outbound-caller.db",
         dict(zip(phones, ["confirmed", "rescheduled", "transferred", "voicemail"], strict=True)),
@@ -135,12 +137,7 @@ def test_the_summary_counts_what_the_answered_calls_did(
 def test_a_dispatch_livekit_refuses_fails_that_call_and_the_campaign_goes_on(
     operator: LiveKitStub, tmp_path: Path
 ) -> None:
-    runner = CliRunner()
-    assert runner.invoke(app, ["db", "seed-demo"]).exit_code == 0
-    zone = zone_at_noon()
-    (tmp_path / "people.csv").write_text(
-        f"phone,name,timezone\n+14155553001,Ann,{zone}\n+14155553002,Bo,{zone}\n"
-    )
+    runner = seeded_with_people(tmp_path, "+14155553001", "+14155553002")
     answer = answering_agent(tmp_path / "outbound-caller.db", {})
 
     def refuse_ann(request: api.CreateAgentDispatchRequest) -> api.AgentDispatch | Fail:
@@ -165,12 +162,7 @@ def test_a_dispatch_livekit_refuses_fails_that_call_and_the_campaign_goes_on(
 def test_rejected_credentials_stop_the_campaign_and_resume_calls_everyone(
     operator: LiveKitStub, tmp_path: Path
 ) -> None:
-    runner = CliRunner()
-    assert runner.invoke(app, ["db", "seed-demo"]).exit_code == 0
-    zone = zone_at_noon()
-    (tmp_path / "people.csv").write_text(
-        f"phone,name,timezone\n+14155553001,Ann,{zone}\n+14155553002,Bo,{zone}\n"
-    )
+    runner = seeded_with_people(tmp_path, "+14155553001", "+14155553002")
     operator.behaviour["CreateDispatch"] = Fail("unauthenticated", "invalid API key", 401)
     result = runner.invoke(
         app, ["campaign", "run", "--csv", "people.csv", "--rate", "20", "--max-in-flight", "1"]
@@ -195,12 +187,7 @@ def test_rejected_credentials_stop_the_campaign_and_resume_calls_everyone(
 def test_a_trunk_that_refuses_calls_stops_the_campaign_with_exit_code_1(
     operator: LiveKitStub, tmp_path: Path
 ) -> None:
-    runner = CliRunner()
-    assert runner.invoke(app, ["db", "seed-demo"]).exit_code == 0
-    zone = zone_at_noon()
-    (tmp_path / "people.csv").write_text(
-        f"phone,name,timezone\n+14155553001,Ann,{zone}\n+14155553002,Bo,{zone}\n"
-    )
+    runner = seeded_with_people(tmp_path, "+14155553001", "+14155553002")
     operator.behaviour["CreateDispatch"] = answering_agent(
         tmp_path / "outbound-caller.db", {"+14155553001": "trunk_failed"}
     )
