@@ -80,6 +80,31 @@ async def make_practice(store: Store) -> Ids:
         return Ids(p.id, rivera.id, chen.id, checkup.id, filling.id, jane.id, john.id, ja.id, jo.id)
 
 
+async def add_appointment(
+    store: Store,
+    ids: Ids,
+    start: datetime,
+    *,
+    patient: int | None = None,
+    provider: int | None = None,
+    status: str = "scheduled",
+) -> int:
+    """A 30-minute check-up (for Jane with Dr. Chen unless told otherwise); returns its id."""
+    async with store.transaction() as s:
+        row = db.Appointment(
+            practice_id=ids.practice,
+            patient_id=patient or ids.jane,
+            provider_id=provider or ids.chen,
+            type_id=ids.checkup,
+            start_at=start,
+            end_at=start + timedelta(minutes=30),
+            status=status,
+        )
+        s.add(row)
+        await s.flush()
+        return row.id
+
+
 async def add_patients_with_appointments(store: Store, ids: Ids, count: int) -> list[int]:
     """``count`` more patients, each with a check-up on Friday 2026-12-04 at its own time."""
     out = []

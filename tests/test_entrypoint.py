@@ -23,10 +23,10 @@ from livekit_stub import API_KEY, API_SECRET, LiveKitStub
 from outbound_caller import worker
 from outbound_caller.call.pipeline import load_vad
 from outbound_caller.cli.scripted import Rule, ScriptedLLM, ToolCall, Turn
-from outbound_caller.store import schema as db
 from outbound_caller.store.appointments import Store
 from outbound_caller.store.calls import list_calls
-from storedata import make_practice
+from outbound_caller.store.database import database_url
+from storedata import add_appointment, make_practice
 from test_config import GOOD
 
 NY = ZoneInfo("America/New_York")
@@ -120,25 +120,14 @@ async def env(
 
 async def janes_appointment(env: dict[str, str]) -> int:
     """Jane's check-up three days from now (the real clock: the worker's), at 10:00."""
-    store = Store(env["DATABASE_URL"].replace("sqlite://", "sqlite+aiosqlite://"), now=_now)
+    store = Store(database_url(env), now=_now)
     try:
         await store.upgrade()
         ids = await make_practice(store)
         start = datetime.combine(
             datetime.now(NY).date() + timedelta(days=3), datetime.min.time(), NY
         ) + timedelta(hours=10)
-        async with store.transaction() as s:
-            row = db.Appointment(
-                practice_id=ids.practice,
-                patient_id=ids.jane,
-                provider_id=ids.rivera,
-                type_id=ids.checkup,
-                start_at=start,
-                end_at=start + timedelta(minutes=30),
-            )
-            s.add(row)
-            await s.flush()
-            return row.id
+        return await add_appointment(store, ids, start, provider=ids.rivera)
     finally:
         await store.close()
 
@@ -216,7 +205,7 @@ async def test_an_answered_call_runs_through_the_real_entrypoint(
     assert options["room_options"].participant_identity == dial.participant_identity
     assert session.options.user_away_timeout == 10.0  # SILENCE_TIMEOUT's default
     # what the practice sees: the appointment confirmed, the call's outcome saved
-    store = Store(env["DATABASE_URL"].replace("sqlite://", "sqlite+aiosqlite://"), now=_now)
+    store = Store(database_url(env), now=_now)
     try:
         row = await store.appointment(appointment_id)
         [call] = await list_calls(store)
@@ -273,7 +262,7 @@ async def test_a_transfer_goes_out_after_the_announcement_has_played(
     assert request.transfer_to == "tel:+14155550199"
     [transferred_at] = watch.transferred_at
     assert transferred_at >= announced  # the patient heard where they are going first
-    store = Store(env["DATABASE_URL"].replace("sqlite://", "sqlite+aiosqlite://"), now=_now)
+    store = Store(database_url(env), now=_now)
     try:
         [call] = await list_calls(store)
     finally:

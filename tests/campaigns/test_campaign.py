@@ -21,7 +21,7 @@ from outbound_caller.liveapi import LiveKitError
 from outbound_caller.store import schema as db
 from outbound_caller.store.appointments import Store
 from outbound_caller.store.calls import dnc_add, list_calls, record_placed
-from storedata import make_practice
+from storedata import add_appointment, make_practice
 
 LA = ZoneInfo("America/Los_Angeles")
 MONDAY_9AM_NY = datetime(2026, 11, 30, 9, 0, tzinfo=NY)
@@ -214,7 +214,9 @@ async def test_the_daily_cap_counts_the_patients_own_day_not_the_utc_day(store: 
     assert (second.date(), second.time()) == (datetime(2026, 12, 1).date(), time(8, 0))
 
 
-async def test_an_answered_call_ending_in_do_not_call_is_never_retried(store: Store) -> None:
+async def test_an_answered_call_ending_in_do_not_call_is_kept_and_not_retried(
+    store: Store,
+) -> None:
     ids = await make_practice(store)
     world = World(store, MONDAY_9AM_NY.astimezone(UTC))
     policy = Policy(max_in_flight=1, poll_seconds=10, max_per_day=3, max_attempts=3)
@@ -392,16 +394,8 @@ async def test_planning_for_a_day_takes_the_unconfirmed_appointments(store: Stor
 
 async def test_a_number_with_two_appointments_that_day_is_called_once(store: Store) -> None:
     ids = await make_practice(store)
-    async with store.transaction() as s:  # Jane's second check-up that Tuesday, later on
-        later = db.Appointment(
-            practice_id=ids.practice,
-            patient_id=ids.jane,
-            provider_id=ids.chen,
-            type_id=ids.checkup,
-            start_at=datetime(2026, 12, 1, 15, 30, tzinfo=NY),
-            end_at=datetime(2026, 12, 1, 16, 0, tzinfo=NY),
-        )
-        s.add(later)
+    # Jane's second check-up that Tuesday, later on
+    later = await add_appointment(store, ids, datetime(2026, 12, 1, 15, 30, tzinfo=NY))
     cid, n = await plan_for_day(
         store,
         practice_id=ids.practice,
@@ -421,7 +415,7 @@ async def test_a_number_with_two_appointments_that_day_is_called_once(store: Sto
     # and the call the worker makes from that dispatch is about both
     meta = DispatchMetadata(phone_number=dial.phone, appointment_id=dial.appointment_id)
     context = await store_context(store, meta, by="AJ_1")
-    assert [a.id for a in context.appointments] == [str(ids.jane_appt), str(later.id)]
+    assert [a.id for a in context.appointments] == [str(ids.jane_appt), str(later)]
     repeated = [*people(2), people(1)[0]]
     _, listed = await plan_for_people(
         store, practice_id=ids.practice, people=repeated, name="csv", policy=FAST, now=MONDAY_9AM_NY

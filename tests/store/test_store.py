@@ -29,7 +29,7 @@ from outbound_caller.store.appointments import Store
 from outbound_caller.store.availability import encode_slot_id
 from outbound_caller.store.database import database_url
 from outbound_caller.store.seed import seed_demo
-from storedata import add_patients_with_appointments, make_practice
+from storedata import add_appointment, add_patients_with_appointments, make_practice
 
 
 async def test_migrations_create_exactly_the_modelled_schema(store: Store) -> None:
@@ -134,17 +134,8 @@ async def test_every_write_refuses_an_appointment_that_does_not_exist(store: Sto
 async def test_a_booking_at_midnight_blocks_its_slot(store: Store) -> None:
     ids = await make_practice(store)  # Dr. Rivera works Sunday nights, 00:00-04:00
     sunday = date(2026, 12, 6)
-    async with store.transaction() as s:
-        s.add(
-            db.Appointment(
-                practice_id=ids.practice,
-                patient_id=ids.john,
-                provider_id=ids.rivera,
-                type_id=ids.checkup,
-                start_at=datetime(2026, 12, 6, 0, 0, tzinfo=NY),
-                end_at=datetime(2026, 12, 6, 0, 30, tzinfo=NY),
-            )
-        )
+    midnight = datetime(2026, 12, 6, 0, 0, tzinfo=NY)
+    await add_appointment(store, ids, midnight, patient=ids.john, provider=ids.rivera)
     slots = await store.availability(ids.practice, sunday, minutes=30, provider_id=ids.rivera)
     assert slots[0].start == datetime(2026, 12, 6, 0, 30, tzinfo=NY)
 

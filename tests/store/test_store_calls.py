@@ -21,7 +21,7 @@ from outbound_caller.outcome import CallRecord
 from outbound_caller.store import schema as db
 from outbound_caller.store.appointments import Store
 from outbound_caller.worker import main
-from storedata import Ids, make_practice
+from storedata import Ids, add_appointment, make_practice
 from test_config import GOOD
 
 
@@ -112,29 +112,6 @@ async def test_rescheduling_on_a_call_moves_the_row(sqlite_store: Store) -> None
     assert state.record.changes == [
         "rescheduled 2026-12-01T19:30:00+00:00 -> 2026-12-04T13:00:00+00:00"
     ]
-
-
-async def add_appointment(
-    store: Store,
-    ids: Ids,
-    start: datetime,
-    *,
-    patient: int | None = None,
-    status: str = "scheduled",
-) -> int:
-    async with store.transaction() as s:
-        row = db.Appointment(
-            practice_id=ids.practice,
-            patient_id=patient or ids.jane,
-            provider_id=ids.chen,
-            type_id=ids.checkup,
-            start_at=start,
-            end_at=start + timedelta(minutes=30),
-            status=status,
-        )
-        s.add(row)
-        await s.flush()
-        return row.id
 
 
 async def test_one_call_covers_the_patients_appointments_that_day_and_only_those(

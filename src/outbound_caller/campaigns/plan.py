@@ -47,6 +47,7 @@ async def plan_for_day(
         # one call per number: a patient with two appointments that day is called once, about
         # the first, and the worker covers the rest of the patient's day on that call
         # (call/context.py); a family sharing a phone is called about the first patient's
+        # appointments only (the others would need that patient identified on the call too)
         first: dict[str, dict[str, object]] = {}
         for a, p, ph, n, tz in rows:
             first.setdefault(
