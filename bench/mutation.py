@@ -37,7 +37,10 @@ SRC = ROOT / "src" / "outbound_caller"
 # module -> the tests that speak for it (the offline suite's relevant part: running all of
 # it for every mutant would take hours)
 MODULES: dict[str, tuple[str, list[str]]] = {
-    "telephony": ("call/telephony.py", ["tests/call/test_telephony.py"]),
+    "telephony": (
+        "call/telephony.py",
+        ["tests/call/test_telephony.py", "tests/call/test_conversation.py"],
+    ),
     "line": (
         "call/line.py",
         [
@@ -46,6 +49,7 @@ MODULES: dict[str, tuple[str, list[str]]] = {
             "tests/call/test_silence.py",
             "tests/call/test_voicemail.py",
             "tests/test_entrypoint.py",
+            "tests/test_worker.py",
         ],
     ),
     "outcome": ("outcome.py", ["tests/call/test_telephony.py", "tests/store/test_store_calls.py"]),
@@ -54,7 +58,9 @@ MODULES: dict[str, tuple[str, list[str]]] = {
         [
             "tests/call/test_conversation.py",
             "tests/call/test_guards.py",
+            "tests/call/test_greeting.py",
             "tests/store/test_store_calls.py",
+            "tests/test_worker.py",
         ],
     ),
     "booking": (

@@ -113,7 +113,7 @@ async def start_call(telephony: Telephony) -> AsyncIterator[StartCall]:
         date_of_birth: date | None = None,
         **llm_options: Any,
     ) -> LiveCall:
-        own = appointments or [appointment or jane_appointment()]
+        own = appointments if appointments is not None else [appointment or jane_appointment()]
         scheduler = InMemoryScheduler(
             zone=NY, now=lambda: NOW, appointments=[*own, other_patients_appointment()]
         )

@@ -135,6 +135,8 @@ async def test_call_logs_carry_job_and_room_but_no_numbers_or_words(
         assert PATIENT_PHONE not in text
         assert TRANSFER_TO not in text
         assert "toothache" not in text
+    hanging_up = next(r for r in ours if r.getMessage() == "hanging up")
+    assert hanging_up.reason == "completed"  # end_call's reason, after the transfer
     ended = next(r for r in ours if r.getMessage() == "call ended")
     assert ended.outcome == "answered"
     assert ended.tools_used == ["transfer_call", "end_call"]

@@ -4,18 +4,19 @@ from __future__ import annotations
 
 import inspect
 import json
+import logging
 import re
 from datetime import date, datetime, timedelta
 
 import pytest
 
-from conftest import NY, PATIENT_PHONE, ROOM, TRANSFER_TO, StartCall, jane_appointment
+from conftest import LOG, NY, PATIENT_PHONE, ROOM, TRANSFER_TO, StartCall, jane_appointment
 from helpers import eventually
 from livekit_stub import Fail, LiveKitStub
 from outbound_caller.call.agent import OutboundCaller
 from outbound_caller.cli.scripted import Rule, ToolCall, Turn
 from outbound_caller.outcome import CallStatus
-from outbound_caller.store.scheduling import Appointment
+from outbound_caller.store.scheduling import Appointment, Slot
 
 HALF_HOUR = timedelta(minutes=30)
 
@@ -144,6 +145,33 @@ async def test_a_slot_taken_meanwhile_gets_a_speakable_refusal(start_call: Start
     )
 
 
+async def test_a_call_without_an_appointment_looks_up_half_hour_visits(
+    start_call: StartCall,
+) -> None:
+    live = await start_call(
+        [
+            Rule(
+                r"^wednesday", Turn("", (ToolCall("look_up_availability", {"date": "2026-12-02"}),))
+            ),
+            Rule(r"^look_up_availability ->", Turn("Eight or one?")),
+        ],
+        appointments=[],  # a call placed with a number only
+    )
+    asked: list[timedelta] = []
+    availability = live.scheduler.availability
+
+    async def spy(day: date, *, duration: timedelta) -> list[Slot]:
+        asked.append(duration)
+        return await availability(day, duration=duration)
+
+    live.state.scheduler.availability = spy  # type: ignore[method-assign]
+    result = await live.session.run(user_input="Wednesday?")
+    result.expect.skip_next()
+    output = result.expect.next_event().is_function_call_output().event().item
+    assert output.output.startswith("Open times on Wednesday the 2nd of December: 8 in the")
+    assert asked == [timedelta(minutes=30)]
+
+
 async def test_a_past_day_is_refused(start_call: StartCall) -> None:
     live = await start_call(
         [
@@ -210,8 +238,9 @@ async def test_transfer_without_a_target_offers_a_callback(
 
 
 async def test_a_failed_transfer_is_apologised_for_and_the_call_goes_on(
-    start_call: StartCall, livekit_server: LiveKitStub
+    start_call: StartCall, livekit_server: LiveKitStub, caplog: pytest.LogCaptureFixture
 ) -> None:
+    caplog.set_level(logging.INFO, logger="outbound_caller")
     livekit_server.behaviour["TransferSIPParticipant"] = Fail(
         "unavailable",
         "transfer failed",
@@ -236,6 +265,10 @@ async def test_a_failed_transfer_is_apologised_for_and_the_call_goes_on(
     assert len(livekit_server.calls("TransferSIPParticipant")) == 1
     assert live.state.record.transferred is False
     assert livekit_server.calls("DeleteRoom") == []  # still on the call
+    # the operator's log says so, on the call's own line (job and room)
+    [failed] = [r for r in caplog.records if r.getMessage().startswith("transfer failed: ")]
+    assert failed.levelno == logging.WARNING
+    assert (failed.job_id, failed.room) == (LOG["job_id"], LOG["room"])  # type: ignore[attr-defined]
 
 
 async def test_stop_calling_ends_the_call_after_one_goodbye(

@@ -3,6 +3,7 @@ attempt limit, and the interruption check before anything changes."""
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
@@ -64,8 +65,10 @@ async def test_without_a_date_of_birth_check_verify_identity_says_none_is_needed
 
 
 async def test_two_wrong_dates_of_birth_lock_the_check_even_for_the_right_one(
-    start_call: StartCall,
+    start_call: StartCall, caplog: pytest.LogCaptureFixture
 ) -> None:
+    caplog.set_level(logging.INFO, logger="outbound_caller")
+
     def verify(day: str) -> Turn:
         return Turn("", (ToolCall("verify_identity", {"date_of_birth": day}),))
 
@@ -90,6 +93,10 @@ async def test_two_wrong_dates_of_birth_lock_the_check_even_for_the_right_one(
     assert "identity is not verified yet" in outputs[3].output
     assert live.state.verified is False
     assert (await live.scheduler.get_appointment("appt-1")).status == "scheduled"
+    # the log counts the failed checks (never the dates said)
+    failed = [r for r in caplog.records if r.getMessage() == "identity check failed"]
+    assert [r.attempt for r in failed] == [1, 2]  # type: ignore[attr-defined]
+    assert "1985" not in " ".join(str(r.__dict__) for r in caplog.records)
 
 
 async def test_a_cancellation_the_patient_asked_for_cancels_the_appointment(

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import re
+from typing import Any
 
+import pytest
 from livekit.agents import AgentSession
 from livekit.agents.voice.events import UserStateChangedEvent
 
@@ -94,3 +98,47 @@ async def test_speaking_after_the_check_in_starts_the_count_over(
     ]
     assert livekit_server.calls("DeleteRoom") == []
     assert state.record.hangup_reason is None
+
+
+async def test_a_callee_who_hangs_up_after_the_check_in_gets_no_goodbye(
+    telephony: Telephony,
+    livekit_server: LiveKitStub,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.INFO, logger="outbound_caller")
+    session, state, call, model = await silent_call(telephony, away_after=0.2)
+    loop = asyncio.get_running_loop()
+    waited = asyncio.Event()
+    generate_reply = session.generate_reply
+    replies = 0
+
+    def spy(**kwargs: Any) -> Any:
+        nonlocal replies
+        replies += 1
+        handle = generate_reply(**kwargs)
+        if replies == 1:  # the check-in
+
+            def leave(_: Any) -> None:
+                # runs after the line's own callback has started its wait for an answer:
+                # the callee leaves now, and ``waited`` is set just after that wait is over
+                call.hang_up_soon("callee left")
+                loop.call_later(0.2 + 0.05, waited.set)
+
+            handle.add_done_callback(leave)
+        return handle
+
+    monkeypatch.setattr(session, "generate_reply", spy)
+    try:
+        await asyncio.wait_for(waited.wait(), timeout=30)
+        await eventually(lambda: bool(livekit_server.calls("DeleteRoom")))
+    finally:
+        await session.aclose()
+    said = [m.text_content for m in session.history.messages() if m.role == "assistant"]
+    assert said == ["Are you still there?"]
+    assert len(model.inputs) == 1
+    assert [r.room for r in livekit_server.calls("DeleteRoom")] == [ROOM]
+    assert state.record.hangup_reason == "callee left"
+    messages = [r.getMessage() for r in caplog.records]
+    assert "line still silent, ending the call" not in messages
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR], messages

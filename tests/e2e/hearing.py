@@ -89,8 +89,10 @@ def utterances(pcm: bytes, started: float, candidates: list[str]) -> list[Uttera
     heard: list[Utterance] = []
 
     def read(begin: float, end: float) -> str | None:
-        # the recogniser is sensitive to where a segment starts and ends: try a few margins
-        # of silence around it and keep the first that reads as the candidates' sentences
+        # the recogniser is sensitive to where a segment starts and ends, and now and then
+        # reads only part of it (the first sentence of two): try a few margins of silence
+        # around it and keep the reading with the most words
+        best: str | None = None
         for before, after in MARGINS:
             a = max(0, int((begin - started - before) * RATE)) * 2
             b = int((end - started + after) * RATE) * 2
@@ -98,21 +100,27 @@ def utterances(pcm: bytes, started: float, candidates: list[str]) -> list[Uttera
             decoder.process_raw(upsample(pcm[a:b], RATE, 16000), full_utt=True)
             decoder.end_utt()
             hyp = decoder.hyp()
-            if hyp is not None and hyp.hypstr:
-                return str(hyp.hypstr)
-        return None
+            if (
+                hyp is not None
+                and hyp.hypstr
+                and len(hyp.hypstr.split()) > len((best or "").split())
+            ):
+                best = str(hyp.hypstr)
+        return best
 
     for begin, end in spans(pcm, started):
         text = read(begin, end)
-        if text is None:
-            # a turn of several sentences: read it sentence by sentence, at its short pauses
-            parts = [
-                (b, e)
-                for b, e in spans(pcm, started, gap=SENTENCE_GAP_S)
-                if begin <= b and e <= end + FRAME / RATE
-            ]
-            if len(parts) > 1:
-                read_parts = [read(b, e) for b, e in parts]
-                text = " ".join(t for t in read_parts if t) or None
+        # a turn of several sentences: read it sentence by sentence too, at its short
+        # pauses, and keep that reading when it finds more of the turn
+        parts = [
+            (b, e)
+            for b, e in spans(pcm, started, gap=SENTENCE_GAP_S)
+            if begin <= b and e <= end + FRAME / RATE
+        ]
+        if len(parts) > 1:
+            read_parts = [read(b, e) for b, e in parts]
+            by_parts = " ".join(t for t in read_parts if t) or None
+            if len((by_parts or "").split()) > len((text or "").split()):
+                text = by_parts
         heard.append(Utterance(begin, end, text))
     return heard
