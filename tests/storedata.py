@@ -59,6 +59,11 @@ async def make_practice(store: Store) -> Ids:
         )
         s.add_all([checkup, filling, jane, john])
         await s.flush()
+        s.add_all(  # both dentists do both kinds of visit
+            db.ProviderAppointmentType(provider_id=v.id, type_id=t.id)
+            for v in (rivera, chen)
+            for t in (checkup, filling)
+        )
         ja = db.Appointment(
             practice_id=p.id,
             patient_id=jane.id,

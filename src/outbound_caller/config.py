@@ -6,6 +6,7 @@ A bad setting never surfaces as a traceback: :func:`load_settings` raises
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -62,6 +63,10 @@ MAX_CALL_DURATION_MAX = 900
 
 SECRETS = {"LIVEKIT_API_SECRET", "OPENAI_API_KEY", "DEEPGRAM_API_KEY", "CARTESIA_API_KEY"}
 TELEPHONY = {"SIP_OUTBOUND_TRUNK_ID"}
+# The practice a call speaks for. A call about a stored appointment takes it from the store's
+# practice row, the one source of truth (`outbound-caller practice ...` sets it up); these
+# settings are for calls placed without a store (inline metadata) and for console mode.
+PRACTICE = ("PRACTICE_NAME", "PRACTICE_TIMEZONE", "PRACTICE_CALLBACK_NUMBER")
 
 NonEmpty = Annotated[str, Field(min_length=1, max_length=200)]
 
@@ -93,9 +98,11 @@ class Settings(BaseModel):
     cartesia_api_key: SecretStr = Field(alias="CARTESIA_API_KEY", min_length=1)
     sip_outbound_trunk_id: str | None = Field(alias="SIP_OUTBOUND_TRUNK_ID", default=None)
 
-    practice_name: NonEmpty = Field(alias="PRACTICE_NAME")
-    practice_timezone: str = Field(alias="PRACTICE_TIMEZONE")
-    practice_callback_number: str = Field(alias="PRACTICE_CALLBACK_NUMBER")
+    # the practice for calls placed without a stored appointment (and console mode); a call
+    # about a stored appointment uses the store's practice row instead (see PRACTICE)
+    practice_name: NonEmpty | None = Field(alias="PRACTICE_NAME", default=None)
+    practice_timezone: str | None = Field(alias="PRACTICE_TIMEZONE", default=None)
+    practice_callback_number: str | None = Field(alias="PRACTICE_CALLBACK_NUMBER", default=None)
 
     stt_model: NonEmpty = Field(alias="STT_MODEL", default="nova-2-phonecall")
     llm_model: NonEmpty = Field(alias="LLM_MODEL", default="gpt-4o")
@@ -153,18 +160,20 @@ class Settings(BaseModel):
 
     @field_validator("practice_timezone")
     @classmethod
-    def _zone(cls, value: str) -> str:
-        time_zone(value)  # ValueError: not a known time zone
+    def _zone(cls, value: str | None) -> str | None:
+        if value is not None:
+            time_zone(value)  # ValueError: not a known time zone
         return value
 
     @field_validator("practice_callback_number")
     @classmethod
-    def _callback(cls, value: str) -> str:
-        return to_e164(value)
+    def _callback(cls, value: str | None) -> str | None:
+        return None if value is None else to_e164(value)
 
     @property
     def zone(self) -> ZoneInfo:
-        return ZoneInfo(self.practice_timezone)
+        """The practice's zone from PRACTICE_TIMEZONE (UTC when unset)."""
+        return ZoneInfo(self.practice_timezone or "UTC")
 
     @property
     def livekit(self) -> LiveKitSettings:
@@ -187,8 +196,12 @@ def _describe(err: Any, env: Mapping[str, str]) -> str:
     return f"{name}={shown}: {message}; set it to {hint}"
 
 
-def load_settings(env: Mapping[str, str], *, require_telephony: bool = True) -> Settings:
+def load_settings(
+    env: Mapping[str, str], *, require_telephony: bool = True, require_practice: bool = True
+) -> Settings:
     """Build :class:`Settings` from ``env``; an empty value counts as unset.
+    ``require_practice``: the PRACTICE_* settings must be set (a worker without a store,
+    and console mode, have no other practice to speak for).
 
     Raises:
         ConfigError: naming every missing or malformed setting.
@@ -200,6 +213,10 @@ def load_settings(env: Mapping[str, str], *, require_telephony: bool = True) -> 
             f"{name} is not set; set it to {HINTS[name]}"
             for name in TELEPHONY
             if name not in values
+        ]
+    if require_practice:
+        problems += [
+            f"{name} is not set; set it to {HINTS[name]}" for name in PRACTICE if name not in values
         ]
     try:
         settings = Settings.model_validate(values)
@@ -243,3 +260,26 @@ def load_livekit(env: Mapping[str, str]) -> LiveKitSettings:
         return LiveKitSettings.model_validate(values)
     except ValidationError as exc:
         raise ConfigError([_describe(e, values) for e in exc.errors()]) from None
+
+
+def practice_differences(
+    env: Mapping[str, str], *, name: str, timezone: str, callback_number: str
+) -> list[str]:
+    """The PRACTICE_* settings in ``env`` that are set and say something other than the
+    store's practice (``name``, ``timezone``, ``callback_number``)."""
+    stored = {
+        "PRACTICE_NAME": name,
+        "PRACTICE_TIMEZONE": timezone,
+        "PRACTICE_CALLBACK_NUMBER": callback_number,
+    }
+    differ = []
+    for key, value in stored.items():
+        given = env.get(key, "").strip()
+        if not given:
+            continue
+        if key == "PRACTICE_CALLBACK_NUMBER":
+            with contextlib.suppress(ValueError):
+                given = to_e164(given)
+        if given != value:
+            differ.append(key)
+    return differ

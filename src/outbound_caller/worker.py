@@ -22,6 +22,7 @@ from livekit.agents import AgentServer, AgentSession, JobContext, JobProcess, cl
 from .call.agent import (
     CallState,
     OutboundCaller,
+    Practice,
     build_check_in,
     build_opening,
     build_silent_goodbye,
@@ -40,7 +41,7 @@ from .call.pipeline import (
 from .call.telephony import Telephony, call_control_api
 from .call.transcripts import write_transcript
 from .call.voicemail import VERDICT_WAIT_S, Action, opening_delay, voicemail_message
-from .config import ENV_FILE, Settings, load_settings, read_env_file
+from .config import ENV_FILE, Settings, load_settings, practice_differences, read_env_file
 from .dispatch import AGENT_NAME, DispatchMetadata, parse_metadata
 from .errors import (
     ConfigError,
@@ -77,6 +78,28 @@ server = AgentServer(
 )
 
 
+_warned_practices: set[str] = set()
+
+
+def _warn_if_settings_differ(practice: Practice, extra: dict[str, Any]) -> None:
+    """The store's practice speaks on a stored appointment's call; PRACTICE_* settings that
+    say otherwise are named once per worker process, never silently ignored."""
+    differ = practice_differences(
+        os.environ,
+        name=practice.name,
+        timezone=str(practice.zone),
+        callback_number=practice.callback_number,
+    )
+    if differ and practice.name not in _warned_practices:
+        _warned_practices.add(practice.name)
+        logger.warning(
+            "%s differ from the store's practice; calls about stored appointments use the "
+            "store's (outbound-caller practice show)",
+            ", ".join(differ),
+            extra=extra,
+        )
+
+
 def now_utc() -> datetime:
     return datetime.now(UTC)
 
@@ -100,7 +123,9 @@ async def entrypoint(ctx: JobContext) -> None:
     logger.info("dispatch received", extra=extra)
 
     try:
-        settings = load_settings(os.environ, require_telephony=not ctx.is_fake_job())
+        settings = load_settings(
+            os.environ, require_telephony=not ctx.is_fake_job(), require_practice=False
+        )
         raw = ctx.job.metadata or (console_metadata(settings) if ctx.is_fake_job() else "")
         meta = parse_metadata(raw)
     except (ConfigError, MetadataError) as exc:
@@ -114,6 +139,7 @@ async def entrypoint(ctx: JobContext) -> None:
             if store is None:
                 raise MetadataError("appointment_id given, but no scheduling store is set up")
             context = await store_context(store, meta, by=ctx.job.id)
+            _warn_if_settings_differ(context.practice, extra)
         else:
             context = inline_context(settings, meta, now=now_utc)
     except (MetadataError, StoreError) as exc:
@@ -388,7 +414,12 @@ def main(argv: Sequence[str] | None = None, environ: MutableMapping[str, str] | 
 
     if command in WORKER_COMMANDS:
         try:
-            settings = load_settings(env, require_telephony=command != "console")
+            # without a store, every call speaks for the practice in the settings
+            settings = load_settings(
+                env,
+                require_telephony=command != "console",
+                require_practice=command == "console" or not store_configured(env),
+            )
             check_turn_detector(settings.turn_detection, cache_dir=env.get("HF_HUB_CACHE"))
         except (ConfigError, ModelFilesMissing) as exc:
             return _fail(f"{exc}\n(settings come from the environment and {ENV_FILE})")

@@ -50,6 +50,8 @@ class Practice:
     name: str
     zone: ZoneInfo
     callback_number: str
+    address: str = ""  # what the agent may say when asked where the practice is
+    parking: str = ""
 
 
 @dataclass
@@ -104,6 +106,19 @@ def as_data(value: str) -> str:
     return json.dumps(value, ensure_ascii=False)
 
 
+def describe_location(practice: Practice) -> str:
+    """The instructions' line about where the practice is."""
+    if not practice.address:
+        return (
+            "The practice's address is not on file: if they ask where it is, offer that the "
+            "office calls them back"
+        )
+    line = f"The practice's address, if they ask where to go: {as_data(practice.address)}"
+    if practice.parking:
+        line += f"; parking: {as_data(practice.parking)}"
+    return line
+
+
 def describe_appointments(state: CallState) -> str:
     """The instructions' line about the appointments the call is for."""
     zone = state.practice.zone
@@ -138,6 +153,7 @@ def build_instructions(state: CallState) -> str:
         ),
         appointments=describe_appointments(state),
         callback_number=state.practice.callback_number,
+        location=describe_location(state.practice),
         identity_check=(
             "Then ask for their date of birth and call `verify_identity` with it; discuss the "
             "appointment only once it returns that they are verified."

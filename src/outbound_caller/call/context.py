@@ -33,8 +33,15 @@ def inline_context(
     """A schedule built from the metadata alone.
 
     Raises:
-        MetadataError: the appointment time is not within a day before to a year after now.
+        MetadataError: the appointment time is not within a day before to a year after now,
+            or the PRACTICE_* settings are not set.
     """
+    name, callback = settings.practice_name, settings.practice_callback_number
+    if name is None or callback is None or settings.practice_timezone is None:
+        raise MetadataError(
+            "a call without appointment_id speaks for the practice in the settings, and "
+            "PRACTICE_NAME, PRACTICE_TIMEZONE or PRACTICE_CALLBACK_NUMBER is not set"
+        )
     appointment = None
     if meta.appointment_time is not None:
         start = meta.appointment_time.astimezone(UTC)
@@ -54,7 +61,7 @@ def inline_context(
         providers=["your dentist"],
         appointments=[appointment] if appointment else [],
     )
-    practice = Practice(settings.practice_name, settings.zone, settings.practice_callback_number)
+    practice = Practice(name, settings.zone, callback)
     own = (appointment,) if appointment else ()
     return CallContext(practice, scheduler, meta.patient_name, own)
 
@@ -85,7 +92,7 @@ async def store_context(store: Store, meta: DispatchMetadata, *, by: str) -> Cal
         raise MetadataError(f"the store cannot be read: {exc}") from None
     scheduler = StoreScheduler(store, practice_id=row.practice_id, patient_id=row.patient_id, by=by)
     return CallContext(
-        Practice(info.name, info.zone, info.callback_number),
+        Practice(info.name, info.zone, info.callback_number, info.address, info.parking),
         scheduler,
         row.patient_name,
         tuple(a.as_domain() for a in day),

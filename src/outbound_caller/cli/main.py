@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Coroutine
 from datetime import UTC, date, datetime, time
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
@@ -45,7 +45,7 @@ from ..store.calls import (
 from ..store.database import DEMO_SQLITE_FILE, database_url, redact
 from ..store.importer import ImportFailed
 from ..store.scheduling import utc_now
-from .common import fail
+from .common import fail, with_store
 
 T = TypeVar("T")
 
@@ -63,29 +63,6 @@ app.add_typer(db_app, name="db")
 app.add_typer(appointments_app, name="appointments")
 
 
-def _with_store(work: Callable[[Store], Awaitable[T]], *, url: str | None = None) -> T:
-    """Open the store at ``url`` (default: DATABASE_URL, or a SQLite file here), run, close."""
-    if url is None:
-        try:
-            url = database_url(os.environ)
-        except StoreError as exc:
-            raise fail(str(exc), 2) from None
-
-    async def _run() -> T:
-        store = Store(url, now=utc_now)
-        try:
-            return await work(store)
-        finally:
-            await store.close()
-
-    try:
-        return asyncio.run(_run())
-    except ImportFailed:
-        raise
-    except OutboundCallerError as exc:
-        raise fail(str(exc)) from None
-
-
 @app.callback()
 def _root() -> None:
     """Operator commands for the outbound-caller phone agent."""
@@ -100,7 +77,7 @@ def db_upgrade() -> None:
         await store.upgrade()
         await store.check()
 
-    _with_store(work)
+    with_store(work)
     typer.echo(f"database at {redact(database_url(os.environ))} is up to date")
 
 
@@ -114,7 +91,7 @@ def db_seed_demo() -> None:
         practice_id = await seed_demo(store, today=utc_now().date())
         return practice_id, len(await store.appointments())
 
-    practice_id, count = _with_store(work)
+    practice_id, count = with_store(work)
     typer.echo(f"demo practice #{practice_id} ready: {count} appointments")
 
 
@@ -158,7 +135,7 @@ def appointments_list(
             )
         return lines
 
-    lines = _with_store(work)
+    lines = with_store(work)
     typer.echo(
         f"{'id':>6}  {'when':<24}  {'patient':<24}  {'phone':<8}  {'provider':<18}  "
         f"{'type':<12}  status"
@@ -187,7 +164,7 @@ def import_file(
         return await import_csv(store, file, now=utc_now, outside_hours=outside_hours)
 
     try:
-        result = _with_store(work)
+        result = with_store(work)
     except ImportFailed as exc:
         for problem in exc.problems:
             typer.echo(f"{file}: {problem}", err=True)
@@ -224,12 +201,16 @@ def demo(
         from livekit.plugins import openai
 
         model = openai.LLM(model=os.environ.get("LLM_MODEL") or "gpt-4o", api_key=key)
-    _with_store(lambda store: run_demo(store, now=utc_now(), model=model, out=typer.echo), url=url)
+    with_store(lambda store: run_demo(store, now=utc_now(), model=model, out=typer.echo), url=url)
 
 
 from .campaign import campaign_app  # noqa: E402
+from .practice import practice_app, provider_app, type_app  # noqa: E402
 
 app.add_typer(campaign_app, name="campaign")
+app.add_typer(practice_app, name="practice")
+app.add_typer(provider_app, name="provider")
+app.add_typer(type_app, name="appointment-type")
 
 
 def main() -> None:
@@ -428,7 +409,7 @@ def calls_list(
         await settle_unreported(store, now=utc_now())
         return await list_calls(store, since=start)
 
-    rows = _with_store(work)
+    rows = with_store(work)
     typer.echo(
         f"{'placed (UTC)':<17}  {'phone':<8}  {'outcome':<10}  {'sip':>4}  "
         f"{'secs':>6}  {'ended by':<20}  changes"
@@ -454,7 +435,7 @@ def dnc_add_cmd(
         await store.check()
         return await dnc_add(store, number, reason=reason, by="operator", at=utc_now())
 
-    added = _with_store(work)
+    added = with_store(work)
     typer.echo(f"{mask(number)} {'added to' if added else 'was already on'} the do-not-call list")
 
 
@@ -467,7 +448,7 @@ def dnc_remove_cmd(phone: Annotated[str, typer.Argument(help="The number, E.164.
         await store.check()
         return await dnc_remove(store, number)
 
-    if not _with_store(work):
+    if not with_store(work):
         raise fail(f"{mask(number)} is not on the do-not-call list")
     typer.echo(f"{mask(number)} removed from the do-not-call list")
 
@@ -480,7 +461,7 @@ def dnc_list_cmd() -> None:
         await store.check()
         return await dnc_list(store)
 
-    entries = _with_store(work)
+    entries = with_store(work)
     for e in entries:
         typer.echo(f"{mask(e.phone):<8}  {e.added_at:%Y-%m-%d}  {e.reason}")
     typer.echo(f"{len(entries)} number(s)")

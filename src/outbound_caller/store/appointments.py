@@ -61,6 +61,8 @@ class PracticeInfo:
     name: str
     zone: ZoneInfo
     callback_number: str
+    address: str = ""
+    parking: str = ""
 
 
 @dataclass(frozen=True)
@@ -238,7 +240,9 @@ class Store:
             p = await s.get(db.Practice, practice_id)
             if p is None:
                 raise StoreError(f"no practice with id {practice_id}")
-            return PracticeInfo(p.id, p.name, ZoneInfo(p.timezone), p.callback_number)
+            return PracticeInfo(
+                p.id, p.name, ZoneInfo(p.timezone), p.callback_number, p.address, p.parking
+            )
 
     async def appointment(self, appointment_id: int) -> AppointmentRow:
         async with self.read() as s:

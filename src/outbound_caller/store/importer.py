@@ -270,6 +270,11 @@ async def _appointments(
                 f"type {row.get('type', '')!r} is not one of: "
                 + ", ".join(sorted(t.name for t in types.values()))
             )
+        if provider is not None and kind is not None and kind not in provider.types:
+            reasons.append(
+                f"{provider.name} does not do {kind.name} appointments "
+                f"(outbound-caller provider set {provider.name!r} --does ...)"
+            )
         start: datetime | None = None
         try:
             start = datetime.fromisoformat(row.get("start", ""))

@@ -71,6 +71,9 @@ class Practice(Base):
     call_window_start: Mapped[time] = mapped_column(Time, server_default="08:00:00")
     call_window_end: Mapped[time] = mapped_column(Time, server_default="21:00:00")
     call_on_closed_days: Mapped[bool] = mapped_column(Boolean, server_default=false())
+    # what the agent may tell a patient who asks where the practice is
+    address: Mapped[str] = mapped_column(Text, server_default="")
+    parking: Mapped[str] = mapped_column(Text, server_default="")
 
     hours: Mapped[list[OpeningHours]] = relationship(lazy="selectin", order_by="OpeningHours.opens")
     closed_dates: Mapped[list[ClosedDate]] = relationship(lazy="selectin")
@@ -113,6 +116,11 @@ class Provider(Base):
     hours: Mapped[list[ProviderHours]] = relationship(
         lazy="selectin", order_by="ProviderHours.starts"
     )
+    types: Mapped[list[AppointmentType]] = relationship(
+        secondary="provider_appointment_types", lazy="selectin", order_by="AppointmentType.id"
+    )
+
+    __table_args__ = (Index("uq_providers_practice_name", "practice_id", "name", unique=True),)
 
 
 class ProviderHours(Base):
@@ -138,7 +146,23 @@ class AppointmentType(Base):
     name: Mapped[str] = mapped_column(String(100))
     minutes: Mapped[int] = mapped_column(Integer)
 
-    __table_args__ = (CheckConstraint("minutes BETWEEN 5 AND 480", name="minutes"),)
+    __table_args__ = (
+        CheckConstraint("minutes BETWEEN 5 AND 480", name="minutes"),
+        Index("uq_appointment_types_practice_name", "practice_id", "name", unique=True),
+    )
+
+
+class ProviderAppointmentType(Base):
+    """Which appointment types a provider does."""
+
+    __tablename__ = "provider_appointment_types"
+
+    provider_id: Mapped[int] = mapped_column(
+        ForeignKey("providers.id", ondelete="CASCADE"), primary_key=True
+    )
+    type_id: Mapped[int] = mapped_column(
+        ForeignKey("appointment_types.id", ondelete="CASCADE"), primary_key=True
+    )
 
 
 class Patient(Base):

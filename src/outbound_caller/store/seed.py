@@ -87,6 +87,10 @@ async def seed_demo(store: Store, *, today: date, rng_seed: int = 7) -> int:
             t = db.AppointmentType(practice_id=practice.id, name=name, minutes=minutes)
             s.add(t)
             types.append(t)
+        await s.flush()
+        for provider, _ in providers:  # in the demo, everyone does every kind of visit
+            for kind in types:
+                s.add(db.ProviderAppointmentType(provider_id=provider.id, type_id=kind.id))
         patients = []
         for name, phone, tz, dob in DEMO_PATIENTS:
             pt = db.Patient(
