@@ -257,3 +257,57 @@ def test_the_vad_loads_in_the_thread_console_mode_prewarms_in() -> None:
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert done.stdout.strip() == "ok", done.stdout + done.stderr
+
+
+PRACTICE_SETTINGS = ("PRACTICE_NAME", "PRACTICE_TIMEZONE", "PRACTICE_CALLBACK_NUMBER")
+
+
+def test_with_a_store_the_practice_settings_are_not_needed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # the store's practice speaks for its appointments; without a store the settings must
+    monkeypatch.chdir(tmp_path)
+    env = {k: v for k, v in GOOD.items() if k not in PRACTICE_SETTINGS}
+    env["HF_HUB_CACHE"] = str(tmp_path / "empty-cache")
+    assert main(["start"], environ=dict(env)) == 2
+    err = capsys.readouterr().err
+    assert "configuration has 3 problem(s)" in err
+    assert all(f"{name} is not set" in err for name in PRACTICE_SETTINGS)
+
+    env["DATABASE_URL"] = f"sqlite:///{tmp_path / 'store.db'}"
+    assert main(["start"], environ=dict(env)) == 2  # stopped further on: no model files
+    err = capsys.readouterr().err
+    assert "configuration" not in err
+    assert "download-files" in err
+
+
+def test_a_call_without_a_stored_appointment_needs_the_practice_settings() -> None:
+    from outbound_caller.errors import MetadataError
+
+    env = {k: v for k, v in GOOD.items() if k not in PRACTICE_SETTINGS}
+    settings = load_settings(env, require_practice=False)
+    with pytest.raises(MetadataError, match="PRACTICE_NAME, PRACTICE_TIMEZONE or PRACTICE_CALL"):
+        inline_context(
+            settings, parse_metadata('{"phone_number": "+14155550123"}'), now=lambda: NOW
+        )
+
+
+def test_settings_that_disagree_with_the_stored_practice_are_logged_once(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    from conftest import PRACTICE
+    from outbound_caller import worker
+
+    monkeypatch.setattr(worker, "_warned_practices", set())
+    monkeypatch.setenv("PRACTICE_NAME", PRACTICE.name)
+    monkeypatch.setenv("PRACTICE_TIMEZONE", "America/Chicago")  # the store says New York
+    monkeypatch.setenv("PRACTICE_CALLBACK_NUMBER", "+1 415 555 0100")  # the same number
+    with caplog.at_level(logging.WARNING, logger="outbound_caller"):
+        worker._warn_if_settings_differ(PRACTICE, LOG)
+        worker._warn_if_settings_differ(PRACTICE, LOG)
+    [warning] = caplog.records
+    assert warning.getMessage().startswith(
+        "settings that disagree with the store's practice: PRACTICE_TIMEZONE; calls about "
+        "stored appointments use the store's"
+    )
+    assert warning.room == LOG["room"]  # type: ignore[attr-defined]

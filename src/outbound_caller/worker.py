@@ -93,8 +93,8 @@ def _warn_if_settings_differ(practice: Practice, extra: dict[str, Any]) -> None:
     if differ and practice.name not in _warned_practices:
         _warned_practices.add(practice.name)
         logger.warning(
-            "%s differ from the store's practice; calls about stored appointments use the "
-            "store's (outbound-caller practice show)",
+            "settings that disagree with the store's practice: %s; calls about stored "
+            "appointments use the store's (outbound-caller practice show)",
             ", ".join(differ),
             extra=extra,
         )

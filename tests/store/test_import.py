@@ -19,7 +19,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select
 
 from conftest import NOW
 from outbound_caller.errors import StoreError
@@ -125,6 +125,37 @@ async def test_overlaps_are_found_whatever_the_order_of_the_file(
         "line 2: overlaps line 3 (Dr. Rivera)",
         f"line 4: overlaps appointment {ids.john_appt} of Dr. Rivera",
     ]
+
+
+async def test_an_appointment_with_a_provider_who_does_not_do_its_type_is_refused(
+    store: Store, tmp_path: Path
+) -> None:
+    await make_practice(store)
+    async with store.transaction() as s:  # Dr. Chen stops doing fillings
+        chen = await s.scalar(select(db.Provider.id).where(db.Provider.name == "Dr. Chen"))
+        filling = await s.scalar(
+            select(db.AppointmentType.id).where(db.AppointmentType.name == "Filling")
+        )
+        await s.execute(
+            delete(db.ProviderAppointmentType).where(
+                db.ProviderAppointmentType.provider_id == chen,
+                db.ProviderAppointmentType.type_id == filling,
+            )
+        )
+    before = await count(store, db.Appointment)
+    rows = write(
+        tmp_path / "a.csv",
+        HEADER
+        + f"{JANE},Dr. Chen,Check-up,2026-12-08T10:00:00-05:00\n"  # line 2: fine
+        + f"{JANE},Dr. Chen,Filling,2026-12-09T10:00:00-05:00\n",  # line 3
+    )
+    with pytest.raises(ImportFailed) as failed:
+        await import_csv(store, rows, now=now)
+    assert failed.value.problems == [
+        "line 3: Dr. Chen does not do Filling appointments "
+        "(outbound-caller provider set 'Dr. Chen' --does ...)"
+    ]
+    assert await count(store, db.Appointment) == before
 
 
 async def test_a_status_that_is_not_one_of_ours_is_refused_by_line(

@@ -13,38 +13,7 @@ from outbound_caller.store.appointments import Store
 from outbound_caller.store.practice_spec import SpecError, dump_spec, parse_spec
 from outbound_caller.store.practices import SetUpRefused, apply_spec, load_spec
 from outbound_caller.store.seed import seed_demo
-
-PRACTICE_FILE = """\
-practice:
-  name: Riverside Family Dentistry
-  timezone: America/Chicago
-  callback_number: "+1 312 555 0100"
-  address: 1200 River Road, Suite 4
-  parking: Free parking behind the building.
-  hours:
-    monday: 08:00-12:00, 13:00-17:00
-    Tuesday: [08:00-12:00, 13:00-17:00]
-    saturday: 09:00-13:00
-    sunday: closed
-  closed:
-    2026-12-25: Christmas Day
-  call_window: 09:00-19:30
-appointment_types:
-  Check-up: 30
-  Cleaning: 45
-providers:
-  - name: Dr. Ana Ruiz
-    role: dentist
-    hours:
-      monday: 08:00-12:00, 13:00-17:00
-      tuesday: 13:00-17:00
-    does: Check-up, cleaning
-  - name: Sam Lee
-    role: hygienist
-    hours:
-      saturday: 09:00-13:00
-    does: [Cleaning]
-"""
+from practice_files import BAD_FILE, PRACTICE_FILE
 
 
 def test_a_description_reads_as_what_it_says() -> None:
@@ -72,29 +41,6 @@ def test_a_description_reads_as_what_it_says() -> None:
         ("Sam Lee", ["Cleaning"]),
     ]
     assert parse_spec(dump_spec(spec)) == spec
-
-
-BAD_FILE = """\
-practice:
-  name: Riverside
-  timezone: America/Chicagoo
-  callback_number: "12"
-  hours:
-    mondy: 08:00-12:00
-    tuesday: 13:00-12:00
-    wednesday: 08:00-12:00, 11:00-13:00
-    thursday: 8 to 5
-  colour: blue
-appointment_types:
-  Check-up: 30
-  Cleaning: 900
-  check-up: 20
-providers:
-  - name: Dr. Ana Ruiz
-    role: dentist
-    does: Check-up, Root canal
-  - name: Dr. Ana Ruiz
-"""
 
 
 def test_every_problem_is_named_on_its_line() -> None:

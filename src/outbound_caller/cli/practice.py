@@ -97,9 +97,9 @@ def _note_settings(spec: PracticeSpec) -> None:
     )
     if differ:
         typer.echo(
-            f"outbound-caller: note: {', '.join(differ)} (environment or {ENV_FILE}) say "
-            "otherwise; calls about stored appointments use the store's practice, so change "
-            "or remove those settings",
+            "outbound-caller: note: settings that disagree with the store's practice: "
+            f"{', '.join(differ)} (environment or {ENV_FILE}); calls about stored appointments "
+            "use the store's, so change or remove those settings",
             err=True,
         )
 
