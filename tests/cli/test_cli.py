@@ -291,6 +291,34 @@ def test_import_patients_then_appointments(here: Path) -> None:
     assert "confirmed" in listed
 
 
+def test_the_nightly_export_re_imports_with_update(here: Path) -> None:
+    cli("db", "seed-demo")
+    export = here / "appointments.csv"
+    export.write_text(
+        "patient_phone,provider,type,start,status,external_id\n"
+        "+14155550123,Dr. Maya Rivera,Check-up,2027-01-04T08:00:00-05:00,,A-1\n"
+        "+14155550123,Dr. Maya Rivera,Check-up,2027-01-04T09:00:00-05:00,,A-2\n"
+    )
+    assert cli("import", "appointments.csv") == (
+        0,
+        "imported 2 appointments from appointments.csv\n",
+    )
+    export.write_text(export.read_text().replace("T09:00", "T10:00"))
+    code, out = cli("import", "appointments.csv")
+    assert code == 1
+    problem, summary = out.splitlines()
+    assert problem.startswith("line 3: external_id A-2 is on file as appointment ")
+    assert problem.endswith(" with other details (--update changes it)")
+    assert summary == "outbound-caller: nothing imported from appointments.csv: 1 problem(s)"
+    code, out = cli("import", "appointments.csv", "--update")
+    assert (code, out) == (
+        0,
+        "imported 2 appointments from appointments.csv: 0 added, 1 updated, "
+        "1 already on file as they are\n",
+    )
+    assert "10:00" in cli("appointments", "list", "--date", "2027-01-04")[1]
+
+
 def test_a_file_with_bad_rows_imports_nothing_and_names_each_line(here: Path) -> None:
     cli("db", "seed-demo")
     (here / "patients.csv").write_text(
@@ -318,7 +346,7 @@ def test_a_file_with_bad_rows_imports_nothing_and_names_each_line(here: Path) ->
         "line 6: date_of_birth is in the future",
         "line 7: phone repeats line 2",
         "line 8: phone is already on file for another patient",
-        "nothing imported; 9 problem(s)",
+        "outbound-caller: nothing imported from patients.csv: 9 problem(s)",
     ):
         assert expected in out
     code, listed = cli("appointments", "list")
@@ -365,7 +393,10 @@ def test_a_missing_file_is_a_clear_error(here: Path) -> None:
     cli("db", "upgrade")
     code, out = cli("import", "nope.csv")
     assert code == 1
-    assert "nope.csv: cannot read" in out
+    assert out == (
+        "outbound-caller: nothing imported from nope.csv: cannot read the file: "
+        "No such file or directory\n"
+    )
 
 
 def test_the_do_not_call_list_commands_add_list_and_remove(here: Path) -> None:

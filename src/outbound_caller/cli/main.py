@@ -148,6 +148,14 @@ def appointments_list(
 @app.command("import")
 def import_file(
     file: Annotated[Path, typer.Argument(help="patients.csv or appointments.csv")],
+    update: Annotated[
+        bool,
+        typer.Option(
+            "--update",
+            help="Change what is on file where a row says otherwise: a patient by phone, an "
+            "appointment by external_id (re-importing the practice's export).",
+        ),
+    ] = False,
     outside_hours: Annotated[
         bool,
         typer.Option(
@@ -161,15 +169,23 @@ def import_file(
 
     async def work(store: Store) -> Any:
         await store.check()
-        return await import_csv(store, file, now=utc_now, outside_hours=outside_hours)
+        return await import_csv(
+            store, file, now=utc_now, outside_hours=outside_hours, update=update
+        )
 
     try:
         result = with_store(work)
     except ImportFailed as exc:
+        if len(exc.problems) == 1 and not exc.problems[0].startswith("line "):
+            raise fail(f"nothing imported from {file}: {exc.problems[0]}") from None  # the file
         for problem in exc.problems:
-            typer.echo(f"{file}: {problem}", err=True)
-        raise fail(f"{file}: {exc}") from None
-    typer.echo(f"imported {result.rows} {result.kind} from {file}")
+            typer.echo(problem, err=True)
+        raise fail(f"nothing imported from {file}: {len(exc.problems)} problem(s)") from None
+    said = f"imported {result.rows} {result.kind} from {file}"
+    if result.added != result.rows:  # some were on file already
+        said += f": {result.added} added, {result.updated} updated, "
+        said += f"{result.unchanged} already on file as they are"
+    typer.echo(said)
 
 
 @app.command()

@@ -187,6 +187,8 @@ class Appointment(Base):
     start_at: Mapped[datetime] = mapped_column(UTCDateTime())
     end_at: Mapped[datetime] = mapped_column(UTCDateTime())
     status: Mapped[str] = mapped_column(String(20), default="scheduled")
+    # the practice's own id for it (from its system's export): what a re-import matches on
+    external_id: Mapped[str | None] = mapped_column(String(100), nullable=True)
 
     patient: Mapped[Patient] = relationship(lazy="joined")
     provider: Mapped[Provider] = relationship(lazy="joined")
@@ -207,6 +209,7 @@ class Appointment(Base):
             postgresql_where=text("status != 'cancelled'"),
         ),
         Index("ix_appointments_provider_window", "provider_id", "start_at", "end_at"),
+        Index("uq_appointments_practice_external", "practice_id", "external_id", unique=True),
     )
 
 

@@ -1,5 +1,5 @@
 """practice set-up: address and parking, unique provider and type names, the appointment
-types each provider does
+types each provider does, the practice's own appointment ids
 
 Revision ID: 0003
 Revises: 0002
@@ -48,6 +48,11 @@ def upgrade() -> None:
             "provider_id", "type_id", name=op.f("pk_provider_appointment_types")
         ),
     )
+    with op.batch_alter_table("appointments", schema=None) as batch_op:
+        batch_op.add_column(sa.Column("external_id", sa.String(length=100), nullable=True))
+        batch_op.create_index(
+            "uq_appointments_practice_external", ["practice_id", "external_id"], unique=True
+        )
     # what was set up before this revision keeps working: every provider does every type
     op.execute(
         "INSERT INTO provider_appointment_types (provider_id, type_id) "
@@ -57,6 +62,9 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("appointments", schema=None) as batch_op:
+        batch_op.drop_index("uq_appointments_practice_external")
+        batch_op.drop_column("external_id")
     op.drop_table("provider_appointment_types")
     op.drop_index("uq_appointment_types_practice_name", table_name="appointment_types")
     op.drop_index("uq_providers_practice_name", table_name="providers")
