@@ -10,7 +10,7 @@ import asyncio
 import logging
 import os
 from collections.abc import Coroutine
-from datetime import UTC, date, datetime, time
+from datetime import date
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
@@ -19,7 +19,13 @@ from pydantic import ValidationError
 
 from ..config import ENV_FILE, LiveKitSettings, load_livekit, read_env_file
 from ..dispatch import DispatchMetadata
-from ..errors import ConfigError, OutboundCallerError, StoreError
+from ..errors import (
+    AppointmentNotFound,
+    ConfigError,
+    OutboundCallerError,
+    SlotUnavailable,
+    StoreError,
+)
 from ..liveapi import (
     MEDIA_ENCRYPTION,
     TrunkCheck,
@@ -33,14 +39,11 @@ from ..liveapi import (
 from ..phone import mask, to_e164
 from ..store.appointments import Store, open_store
 from ..store.calls import (
-    CallRow,
     dial_problem,
     dnc_add,
     dnc_list,
     dnc_remove,
-    list_calls,
     record_placed,
-    settle_unreported,
 )
 from ..store.database import DEMO_SQLITE_FILE, database_url, redact
 from ..store.importer import ImportFailed
@@ -145,6 +148,35 @@ def appointments_list(
     typer.echo(f"{len(lines)} appointment(s)")
 
 
+@appointments_app.command("set-status")
+def appointments_set_status(
+    appointment_id: Annotated[int, typer.Argument(help="The appointment's id.")],
+    status: Annotated[str, typer.Argument(help="scheduled, confirmed, rescheduled or cancelled.")],
+) -> None:
+    """Set an appointment's status (the patient called the desk); its history records it."""
+    from ..store.appointments import STATUSES
+
+    if status not in STATUSES:
+        raise fail(f"{status!r} is not one of: {', '.join(STATUSES)}", 2)
+
+    async def work(store: Store) -> tuple[str, str]:
+        await store.check()
+        try:
+            before = (await store.appointment(appointment_id)).status
+        except AppointmentNotFound:
+            raise StoreError(f"there is no appointment {appointment_id}") from None
+        try:
+            return before, (await store.set_status(appointment_id, status, by="operator")).status
+        except SlotUnavailable as exc:
+            raise StoreError(f"appointment {appointment_id} stays cancelled: {exc}") from None
+
+    before, after = with_store(work)
+    if before == after:
+        typer.echo(f"appointment {appointment_id} was {after} already")
+    else:
+        typer.echo(f"appointment {appointment_id}: {before} -> {after}")
+
+
 @app.command("import")
 def import_file(
     file: Annotated[Path, typer.Argument(help="patients.csv or appointments.csv")],
@@ -220,10 +252,13 @@ def demo(
     with_store(lambda store: run_demo(store, now=utc_now(), model=model, out=typer.echo), url=url)
 
 
+from .calls import calls_app  # noqa: E402
 from .campaign import campaign_app  # noqa: E402
+from .patients import patients_app  # noqa: E402
 from .practice import practice_app, provider_app, type_app  # noqa: E402
 
 app.add_typer(campaign_app, name="campaign")
+app.add_typer(patients_app, name="patients")
 app.add_typer(practice_app, name="practice")
 app.add_typer(provider_app, name="provider")
 app.add_typer(type_app, name="appointment-type")
@@ -241,7 +276,6 @@ def main() -> None:
 # -- placing calls ---------------------------------------------------------------------
 
 trunk_app = typer.Typer(help="The outbound SIP trunk.", no_args_is_help=True)
-calls_app = typer.Typer(help="Calls placed and how they ended.", no_args_is_help=True)
 dnc_app = typer.Typer(help="The do-not-call list.", no_args_is_help=True)
 app.add_typer(trunk_app, name="trunk")
 app.add_typer(calls_app, name="calls")
@@ -403,40 +437,6 @@ def trunk_check() -> None:
     for warning in result.warnings:
         typer.echo(f"outbound-caller: warning: {warning}", err=True)
     typer.echo(f"trunk {trunk_id}: TLS, with credentials, {result.media}")
-
-
-@calls_app.command("list")
-def calls_list(
-    since: Annotated[
-        str | None, typer.Option(help="Only calls placed on or after this day (YYYY-MM-DD).")
-    ] = None,
-) -> None:
-    """Calls and their outcomes, oldest first."""
-    start = None
-    if since is not None:
-        try:
-            start = datetime.combine(date.fromisoformat(since), time(), UTC)
-        except ValueError:
-            raise fail(f"--since {since!r} is not a date like 2026-12-01", 2) from None
-
-    async def work(store: Store) -> list[CallRow]:
-        await store.check()
-        # a call that can no longer report back is shown as what it is: timed out
-        await settle_unreported(store, now=utc_now())
-        return await list_calls(store, since=start)
-
-    rows = with_store(work)
-    typer.echo(
-        f"{'placed (UTC)':<17}  {'phone':<8}  {'outcome':<10}  {'sip':>4}  "
-        f"{'secs':>6}  {'ended by':<20}  changes"
-    )
-    for r in rows:
-        typer.echo(
-            f"{r.placed_at:%Y-%m-%d %H:%M}  {mask(r.phone):<8}  {r.status:<10}  "
-            f"{r.sip_code or '':>4}  {'' if r.duration_s is None else f'{r.duration_s:.0f}':>6}"
-            f"  {(r.hangup_reason or '')[:20]:<20}  {r.changes}"
-        )
-    typer.echo(f"{len(rows)} call(s)")
 
 
 @dnc_app.command("add")

@@ -53,6 +53,7 @@ SLOT_STEP = timedelta(minutes=15)
 CONFIG_TTL = 60.0  # seconds a worker may use cached hours/providers for lookups
 MAX_VISIT = timedelta(minutes=480)  # the longest appointment type the schema allows
 LIVE = ("scheduled", "confirmed", "rescheduled")
+STATUSES = (*LIVE, "cancelled")
 
 
 @dataclass(frozen=True)
@@ -94,7 +95,7 @@ class AppointmentRow:
         )
 
 
-def _row(a: db.Appointment) -> AppointmentRow:
+def appointment_row(a: db.Appointment) -> AppointmentRow:
     return AppointmentRow(
         id=a.id,
         practice_id=a.practice_id,
@@ -249,7 +250,7 @@ class Store:
             a = await s.get(db.Appointment, appointment_id)
             if a is None:
                 raise AppointmentNotFound("I can't find that appointment.")
-            return _row(a)
+            return appointment_row(a)
 
     async def same_day(self, row: AppointmentRow, zone: ZoneInfo) -> list[AppointmentRow]:
         """``row`` and its patient's other live appointments at the practice on the same day
@@ -267,7 +268,7 @@ class Store:
             .order_by(db.Appointment.start_at, db.Appointment.id)
         )
         async with self.read() as s:
-            return [_row(a) for a in (await s.scalars(query)).all()]
+            return [appointment_row(a) for a in (await s.scalars(query)).all()]
 
     async def appointments(
         self, *, day: date | None = None, status: str | None = None, zone: ZoneInfo | None = None
@@ -283,7 +284,7 @@ class Store:
                 db.Appointment.start_at >= lo, db.Appointment.start_at < lo + timedelta(days=1)
             )
         async with self.read() as s:
-            return [_row(a) for a in (await s.scalars(query)).all()]
+            return [appointment_row(a) for a in (await s.scalars(query)).all()]
 
     async def _setup(self, practice_id: int) -> PracticeSetup:
         """The practice's hours, closed dates and providers: cached for CONFIG_TTL, since
@@ -387,17 +388,17 @@ class Store:
             self._history(s, a, "confirmed", new_status="confirmed", by=by)
             a.status = "confirmed"
             await s.flush()
-            return _row(a)
+            return appointment_row(a)
 
     async def cancel(self, appointment_id: int, *, by: str) -> AppointmentRow:
         async with self.write() as s:
             a = await self._locked_appointment(s, appointment_id)
             if a.status == "cancelled":
-                return _row(a)
+                return appointment_row(a)
             self._history(s, a, "cancelled", new_status="cancelled", by=by)
             a.status = "cancelled"
             await s.flush()
-            return _row(a)
+            return appointment_row(a)
 
     async def reschedule(self, appointment_id: int, slot_id: str, *, by: str) -> AppointmentRow:
         """Move the appointment to the slot, atomically: the new time is taken and the old
@@ -441,18 +442,7 @@ class Store:
                 raise InvalidRequest(
                     "I don't have that time on my list; let me look the day up again."
                 )
-            clash = await s.scalar(
-                select(db.Appointment.id)
-                .where(
-                    db.Appointment.provider_id == provider_id,
-                    db.Appointment.status.in_(LIVE),
-                    db.Appointment.id != a.id,
-                    db.Appointment.start_at < start + duration,
-                    db.Appointment.end_at > start,
-                )
-                .limit(1)
-            )
-            if clash is not None:
+            if await _clash(s, provider_id, start, start + duration, a.id) is not None:
                 raise SlotUnavailable("That time was just taken.")
             self._history(s, a, "rescheduled", new_start=start, new_status="rescheduled", by=by)
             a.start_at, a.end_at = start, start + duration
@@ -460,7 +450,33 @@ class Store:
             a.status = "rescheduled"
             await s.flush()
             await s.refresh(a, ["provider"])
-            return _row(a)
+            return appointment_row(a)
+
+    async def set_status(self, appointment_id: int, status: str, *, by: str) -> AppointmentRow:
+        """The front desk's change of status (the patient called the practice). A cancelled
+        appointment comes back only while its time is still free.
+
+        Raises:
+            InvalidRequest: not one of the four statuses.
+            SlotUnavailable: the cancelled appointment's time has been taken since.
+        """
+        if status not in STATUSES:
+            raise InvalidRequest(f"the status must be one of: {', '.join(sorted(STATUSES))}")
+        async with self.write() as s:
+            a = await self._locked_appointment(s, appointment_id)
+            if a.status == status:
+                return appointment_row(a)
+            if a.status == "cancelled":  # the provider's lock, as a booking takes it
+                await s.execute(
+                    select(db.Provider.id).where(db.Provider.id == a.provider_id).with_for_update()
+                )
+                clash = await _clash(s, a.provider_id, a.start_at, a.end_at, a.id)
+                if clash is not None:
+                    raise SlotUnavailable(f"its time is now taken by appointment {clash}")
+            self._history(s, a, status, new_status=status, by=by)
+            a.status = status
+            await s.flush()
+            return appointment_row(a)
 
     async def _locked_appointment(self, s: AsyncSession, appointment_id: int) -> db.Appointment:
         a = (
@@ -505,6 +521,24 @@ class Store:
                 .order_by(db.AppointmentChange.id)
             )
             return list(rows.all())
+
+
+async def _clash(
+    s: AsyncSession, provider_id: int, start: datetime, end: datetime, other_than: int
+) -> int | None:
+    """A live appointment of the provider overlapping ``start``-``end``, other than one."""
+    found = await s.scalar(
+        select(db.Appointment.id)
+        .where(
+            db.Appointment.provider_id == provider_id,
+            db.Appointment.status.in_(LIVE),
+            db.Appointment.id != other_than,
+            db.Appointment.start_at < end,
+            db.Appointment.end_at > start,
+        )
+        .limit(1)
+    )
+    return None if found is None else int(found)
 
 
 def _utc(value: datetime) -> datetime:

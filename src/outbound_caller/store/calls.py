@@ -12,8 +12,10 @@ never created (its runner died in between: no dispatch id after :data:`DISPATCH_
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -76,6 +78,7 @@ class CallRow:
     hangup_reason: str | None
     tools_used: str
     changes: str
+    patient_name: str | None = None  # the appointment's patient, or the one with that phone
 
 
 async def record_placed(
@@ -130,11 +133,30 @@ async def record_outcome(
         call.errors = "; ".join(record.errors)
 
 
-async def list_calls(store: Store, *, since: datetime | None = None) -> list[CallRow]:
+async def list_calls(
+    store: Store,
+    *,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    outcome: str | None = None,
+    campaign_id: int | None = None,
+    phone: str | None = None,
+) -> list[CallRow]:
+    """Calls placed in [``since``, ``until``), oldest first, with the patient's name."""
     query = select(db.Call).order_by(db.Call.placed_at, db.Call.id)
     if since is not None:
         query = query.where(db.Call.placed_at >= since)
+    if until is not None:
+        query = query.where(db.Call.placed_at < until)
+    if outcome is not None:
+        query = query.where(db.Call.status == outcome)
+    if campaign_id is not None:
+        query = query.where(db.Call.campaign_id == campaign_id)
+    if phone is not None:
+        query = query.where(db.Call.phone == phone)
     async with store.read() as s:
+        calls = (await s.scalars(query)).all()
+        names = await _names(s, calls)
         return [
             CallRow(
                 c.id,
@@ -150,9 +172,34 @@ async def list_calls(store: Store, *, since: datetime | None = None) -> list[Cal
                 c.hangup_reason,
                 c.tools_used,
                 c.changes,
+                names.get(("appointment", c.appointment_id)) or names.get(("phone", c.phone)),
             )
-            for c in (await s.scalars(query)).all()
+            for c in calls
         ]
+
+
+async def _names(s: AsyncSession, calls: Sequence[db.Call]) -> dict[tuple[str, Any], str]:
+    """Who each call was for: by its appointment, else by the one patient with that phone."""
+    names: dict[tuple[str, Any], str] = {}
+    ids = {c.appointment_id for c in calls if c.appointment_id is not None}
+    if ids:
+        rows = await s.execute(
+            select(db.Appointment.id, db.Patient.name)
+            .join(db.Patient, db.Patient.id == db.Appointment.patient_id)
+            .where(db.Appointment.id.in_(ids))
+        )
+        names.update({("appointment", i): n for i, n in rows.all()})
+    phones = {c.phone for c in calls if c.appointment_id is None}
+    if phones:
+        by_phone: dict[str, list[str]] = {}
+        for number, name in (
+            await s.execute(
+                select(db.Patient.phone, db.Patient.name).where(db.Patient.phone.in_(phones))
+            )
+        ).all():
+            by_phone.setdefault(number, []).append(name)
+        names.update({("phone", k): v[0] for k, v in by_phone.items() if len(v) == 1})
+    return names
 
 
 async def dial_problem(
