@@ -38,6 +38,10 @@ METHODS: dict[tuple[str, str], tuple[type[Message], type[Message]]] = {
         api.CreateAgentDispatchRequest,
         api.AgentDispatch,
     ),
+    ("livekit.AgentDispatchService", "ListDispatch"): (
+        api.ListAgentDispatchRequest,
+        api.ListAgentDispatchResponse,
+    ),
     ("livekit.SIP", "CreateSIPOutboundTrunk"): (
         api.CreateSIPOutboundTrunkRequest,
         api.SIPOutboundTrunkInfo,
@@ -138,10 +142,26 @@ class Recorded:
     grants: Any
 
 
+def worker_took_it(request: api.ListAgentDispatchRequest) -> api.ListAgentDispatchResponse:
+    """ListDispatch as the server answers once a worker has accepted the room's dispatch:
+    the dispatch lists its job (the default: a worker is running)."""
+    job = api.Job(id="AJ_stub", room=api.Room(name=request.room))
+    dispatch = api.AgentDispatch(
+        id="AD_stub", room=request.room, state=api.AgentDispatchState(jobs=[job])
+    )
+    return api.ListAgentDispatchResponse(agent_dispatches=[dispatch])
+
+
+def nobody_took_it(request: api.ListAgentDispatchRequest) -> api.ListAgentDispatchResponse:
+    """ListDispatch with no worker running: the dispatch is there, with no job."""
+    dispatch = api.AgentDispatch(id="AD_stub", room=request.room, state=api.AgentDispatchState())
+    return api.ListAgentDispatchResponse(agent_dispatches=[dispatch])
+
+
 class LiveKitStub:
     def __init__(self) -> None:
         self.requests: list[Recorded] = []
-        self.behaviour: dict[str, Behaviour] = {}
+        self.behaviour: dict[str, Behaviour] = {"ListDispatch": worker_took_it}
         self.url = ""
         self._runner: web.AppRunner | None = None
         self._stopping = asyncio.Event()

@@ -3,8 +3,10 @@ create or check the outbound SIP trunk. Failures become one clear LiveKitError."
 
 from __future__ import annotations
 
+import asyncio
+import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Literal
@@ -73,6 +75,32 @@ async def livekit_api(settings: LiveKitSettings) -> AsyncIterator[api.LiveKitAPI
         raise explain(exc, settings.livekit_url) from None
     finally:
         await client.aclose()
+
+
+class NoWorker(CannotDial):
+    """No worker took a dispatch: every call would wait for one (the run stops)."""
+
+
+async def worker_took(
+    lkapi: api.LiveKitAPI,
+    room: str,
+    *,
+    within: float,
+    every: float = 0.25,
+    clock: Callable[[], float] = time.monotonic,
+    sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+) -> bool:
+    """Whether a worker took the dispatch into ``room`` within ``within`` seconds: the
+    server lists a job under a dispatch once a worker has accepted it (a dispatch nobody
+    takes has none)."""
+    deadline = clock() + within
+    while True:
+        dispatches = await lkapi.agent_dispatch.list_dispatch(room)
+        if any(d.state.jobs for d in dispatches):
+            return True
+        if clock() >= deadline:
+            return False
+        await sleep(every)
 
 
 def new_room_name(prefix: str = "call") -> str:

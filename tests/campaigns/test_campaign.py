@@ -6,6 +6,7 @@ import asyncio
 from collections import Counter
 from datetime import UTC, datetime, time, timedelta
 from itertools import pairwise
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -376,7 +377,7 @@ async def test_killing_the_runner_mid_campaign_never_dials_anyone_twice(store: S
 async def test_planning_for_a_day_takes_the_unconfirmed_appointments(store: Store) -> None:
     ids = await make_practice(store)
     await store.confirm(ids.john_appt, by="x")
-    cid, n = await plan_for_day(
+    planned = await plan_for_day(
         store,
         practice_id=ids.practice,
         day=datetime(2026, 12, 1).date(),
@@ -384,19 +385,74 @@ async def test_planning_for_a_day_takes_the_unconfirmed_appointments(store: Stor
         policy=FAST,
         now=MONDAY_9AM_NY,
     )
-    assert n == 1  # Jane's Tuesday check-up; John's Thursday one is confirmed anyway
+    assert (planned.added, planned.existing) == (1, False)  # Jane's Tuesday check-up;
+    # John's Thursday one is confirmed anyway
     async with store.read() as s:
         targets = (
-            await s.scalars(select(db.CampaignTarget).where(db.CampaignTarget.campaign_id == cid))
+            await s.scalars(
+                select(db.CampaignTarget).where(
+                    db.CampaignTarget.campaign_id == planned.campaign_id
+                )
+            )
         ).all()
     assert [(t.appointment_id, t.phone) for t in targets] == [(ids.jane_appt, "+14155550123")]
+
+
+async def test_planning_a_day_twice_carries_on_with_its_campaign_and_adds_only_whats_new(
+    store: Store,
+) -> None:
+    ids = await make_practice(store)
+    tuesday = datetime(2026, 12, 1).date()
+
+    async def plan() -> Any:
+        return await plan_for_day(
+            store, practice_id=ids.practice, day=tuesday, name="tue", policy=FAST, now=MONDAY_9AM_NY
+        )
+
+    first = await plan()
+    again = await plan()
+    assert (again.campaign_id, again.added, again.existing) == (first.campaign_id, 0, True)
+    # John books for Tuesday afternoon in between: the next plan adds him, and only him
+    async with store.transaction() as s:
+        s.add(
+            db.Appointment(
+                practice_id=ids.practice,
+                patient_id=ids.john,
+                provider_id=ids.chen,
+                type_id=ids.checkup,
+                start_at=datetime(2026, 12, 1, 16, tzinfo=NY),
+                end_at=datetime(2026, 12, 1, 16, 30, tzinfo=NY),
+            )
+        )
+    topped = await plan()
+    assert (topped.campaign_id, topped.added) == (first.campaign_id, 1)
+    async with store.read() as s:
+        phones = list(await s.scalars(select(db.CampaignTarget.phone)))
+        campaigns = list(await s.scalars(select(db.Campaign.id)))
+    assert sorted(phones) == ["+14155550123", "+14155550188"]
+    assert campaigns == [first.campaign_id]
+
+
+async def test_a_day_with_nothing_to_call_makes_no_campaign(store: Store) -> None:
+    ids = await make_practice(store)
+    planned = await plan_for_day(
+        store,
+        practice_id=ids.practice,
+        day=datetime(2026, 12, 2).date(),  # a Wednesday without appointments
+        name="wed",
+        policy=FAST,
+        now=MONDAY_9AM_NY,
+    )
+    assert (planned.campaign_id, planned.added) == (None, 0)
+    async with store.read() as s:
+        assert list(await s.scalars(select(db.Campaign.id))) == []
 
 
 async def test_a_number_with_two_appointments_that_day_is_called_once(store: Store) -> None:
     ids = await make_practice(store)
     # Jane's second check-up that Tuesday, later on
     later = await add_appointment(store, ids, datetime(2026, 12, 1, 15, 30, tzinfo=NY))
-    cid, n = await plan_for_day(
+    planned = await plan_for_day(
         store,
         practice_id=ids.practice,
         day=datetime(2026, 12, 1).date(),
@@ -404,7 +460,9 @@ async def test_a_number_with_two_appointments_that_day_is_called_once(store: Sto
         policy=FAST,
         now=MONDAY_9AM_NY,
     )
-    assert n == 1
+    assert planned.added == 1
+    assert planned.campaign_id is not None
+    cid = planned.campaign_id
     async with store.read() as s:
         targets = (await s.scalars(select(db.CampaignTarget))).all()
     # about the first of the day's appointments

@@ -5,14 +5,15 @@ from __future__ import annotations
 
 import asyncio
 import json
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 from livekit import api
 from typer.testing import CliRunner
 
-from livekit_stub import Fail, LiveKitStub
+from livekit_stub import Fail, LiveKitStub, worker_took_it
 from outbound_caller.cli.main import app
 from outbound_caller.outcome import CallRecord, CallStatus
 from outbound_caller.store.appointments import Store
@@ -267,3 +268,157 @@ def test_the_calling_window_is_a_practice_setting(operator: LiveKitStub) -> None
     )
     bad = runner.invoke(app, ["campaign", "window", "--end", "9pm"])
     assert bad.exit_code == 2
+
+
+# -- a campaign an office runs every day ----------------------------------------------------
+
+NOON_NY = datetime(2026, 12, 1, 17, tzinfo=UTC)  # 9:00 in Los Angeles, 17:00 in London
+
+
+@pytest.fixture
+def demo_day(operator: LiveKitStub, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> CliRunner:
+    """The demo practice seeded on 2026-12-01, a clock that starts at noon in New York (and
+    runs: the rate limit waits on it), and an agent that answers every call."""
+    import time as clock
+
+    from outbound_caller.cli import campaign, main
+
+    started = clock.monotonic()
+
+    def now() -> datetime:
+        return NOON_NY + timedelta(seconds=clock.monotonic() - started)
+
+    monkeypatch.setattr(main, "utc_now", now)
+    monkeypatch.setattr(campaign, "utc_now", now)
+    runner = CliRunner()
+    assert runner.invoke(app, ["db", "seed-demo"]).exit_code == 0
+    operator.behaviour["CreateDispatch"] = answering_agent(tmp_path / "outbound-caller.db", {})
+    return runner
+
+
+def tomorrows_numbers(tmp_path: Path) -> set[str]:
+    async def work() -> set[str]:
+        store = Store(f"sqlite+aiosqlite:///{tmp_path / 'outbound-caller.db'}", now=lambda: NOON_NY)
+        try:
+            rows = await store.appointments(
+                day=datetime(2026, 12, 2).date(),
+                status="scheduled",
+                zone=ZoneInfo("America/New_York"),
+            )
+            return {r.patient_phone for r in rows}
+        finally:
+            await store.close()
+
+    return asyncio.run(work())
+
+
+def test_tomorrows_campaign_calls_each_number_once_and_a_second_run_calls_nobody(
+    demo_day: CliRunner, operator: LiveKitStub, tmp_path: Path
+) -> None:
+    args = ["campaign", "run", "--date", "tomorrow", "--rate", "50", "--max-in-flight", "4"]
+    first = demo_day.invoke(app, args)
+    assert first.exit_code == 0, first.output
+    assert "campaign 1: " in first.output
+    assert "unconfirmed appointment(s) on 2026-12-02" in first.output
+    dialed = [json.loads(d.metadata)["phone_number"] for d in operator.calls("CreateDispatch")]
+    assert sorted(dialed) == sorted(tomorrows_numbers(tmp_path))
+    assert summary_numbers(first.output)["dialed"] == len(dialed)
+
+    again = demo_day.invoke(app, args)  # the timer fired twice, or someone ran it by hand
+    assert again.exit_code == 0, again.output
+    assert "campaign 1 for 2026-12-02 is there already: carrying on with it" in again.output
+    assert len(operator.calls("CreateDispatch")) == len(dialed)
+
+    listed = demo_day.invoke(app, ["campaign", "list"])
+    [line] = [row for row in listed.output.splitlines() if row.split()[:2] == ["1", "appointments"]]
+    assert "appointments 2026-12-02" in line
+    assert line.rstrip().endswith(f"done      {len(dialed)} of {len(dialed)} finished")
+
+
+def test_a_day_with_nothing_to_call_creates_no_campaign(
+    demo_day: CliRunner, operator: LiveKitStub
+) -> None:
+    result = demo_day.invoke(app, ["campaign", "run", "--date", "2026-11-29"])
+    assert result.exit_code == 0, result.output
+    assert "nothing to call on 2026-11-29: no unconfirmed appointments" in result.output
+    assert operator.calls("CreateDispatch") == []
+    assert demo_day.invoke(app, ["campaign", "list"]).output.splitlines()[-1] == "0 campaign(s)"
+
+
+def test_without_a_worker_the_first_call_is_withdrawn_and_the_run_stops(
+    demo_day: CliRunner, operator: LiveKitStub
+) -> None:
+    from livekit_stub import nobody_took_it
+
+    operator.behaviour["ListDispatch"] = nobody_took_it
+    answering = operator.behaviour["CreateDispatch"]
+    operator.behaviour["CreateDispatch"] = lambda req: api.AgentDispatch(id="AD_1", room=req.room)
+    result = demo_day.invoke(
+        app, ["campaign", "run", "--date", "tomorrow", "--worker-wait", "0", "--rate", "50"]
+    )
+    assert result.exit_code == 1
+    assert (
+        "no worker took the first call within 0 s, so nobody was called: start one "
+        "(python agent.py start) on the same LiveKit project, then carry on with --resume 1"
+    ) in " ".join(result.output.split())
+    [dispatch] = operator.calls("CreateDispatch")
+    # withdrawn: a worker that starts later must not ring the patient out of the blue
+    assert [r.room for r in operator.calls("DeleteRoom")] == [dispatch.room]
+    calls = demo_day.invoke(app, ["calls", "list", "--json"])
+    assert [json.loads(line)["outcome"] for line in calls.output.splitlines()] == ["not_dispatched"]
+    status = demo_day.invoke(app, ["campaign", "status", "1"])
+    assert status.exit_code == 0, status.output
+    assert "campaign 1 (appointments 2026-12-02): running, 0 of" in status.output
+    assert "to be called next" in status.output  # the withdrawn one is not an attempt
+
+    # a worker is up: the campaign carries on and calls everyone, the first one included
+    operator.behaviour["ListDispatch"] = worker_took_it
+    operator.behaviour["CreateDispatch"] = answering
+    resumed = demo_day.invoke(app, ["campaign", "run", "--resume", "1", "--rate", "50"])
+    assert resumed.exit_code == 0, resumed.output
+    phones = [json.loads(d.metadata)["phone_number"] for d in operator.calls("CreateDispatch")]
+    assert phones.count(json.loads(dispatch.metadata)["phone_number"]) == 2
+    assert len(set(phones)) == len(phones) - 1
+
+
+def test_ctrl_c_prints_the_summary_so_far_and_how_to_carry_on(
+    operator: LiveKitStub, tmp_path: Path
+) -> None:
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time as clock
+
+    runner = seeded_with_people(tmp_path, "+14155553001", "+14155553002")
+    # dispatches are accepted, and no call ever reports back: the run is waiting when ^C comes
+    proc = subprocess.Popen(
+        [
+            str(Path(sys.executable).with_name("outbound-caller")),
+            "campaign",
+            "run",
+            "--csv",
+            "people.csv",
+            "--max-in-flight",
+            "1",
+        ],
+        cwd=tmp_path,
+        env={**os.environ},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        deadline = clock.monotonic() + 60
+        while not operator.calls("ListDispatch") and clock.monotonic() < deadline:
+            clock.sleep(0.05)
+        assert operator.calls("ListDispatch"), "the campaign never dialed"
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=60)
+    finally:
+        proc.kill()
+    assert proc.returncode == 130, err
+    assert "Traceback" not in err
+    assert summary_numbers(out)["dialed"] == 1
+    assert err.rstrip().endswith("carry on with: outbound-caller campaign run --resume 1"), err
+    assert runner.invoke(app, ["campaign", "list"]).output.count("running") == 1

@@ -47,23 +47,23 @@ def test_call_records_the_placed_call_when_there_is_a_store(operator: LiveKitStu
     code, out = cli("calls", "list")
     assert "***0177" in out
     assert "dialing" in out
-    assert out.strip().endswith("1 call(s)")
+    assert out.strip().endswith("1 call(s), times in America/New_York")
 
 
 def test_a_call_that_never_reports_back_is_listed_as_timed_out(
     operator: LiveKitStub, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # no worker took the dispatch (or its job died): the row must not say dialing forever
-    from outbound_caller.cli import main
+    from outbound_caller.cli import calls, main
     from outbound_caller.store.calls import GIVE_UP_AFTER
 
     operator.behaviour["CreateDispatch"] = lambda req: api.AgentDispatch(id="AD_9", room=req.room)
     cli("db", "seed-demo")
     assert cli("call", "+14155550123")[0] == 0
     placed = main.utc_now()
-    monkeypatch.setattr(main, "utc_now", lambda: placed + GIVE_UP_AFTER / 2)
+    monkeypatch.setattr(calls, "utc_now", lambda: placed + GIVE_UP_AFTER / 2)
     assert "dialing" in cli("calls", "list")[1]
-    monkeypatch.setattr(main, "utc_now", lambda: placed + GIVE_UP_AFTER + timedelta(minutes=1))
+    monkeypatch.setattr(calls, "utc_now", lambda: placed + GIVE_UP_AFTER + timedelta(minutes=1))
     code, out = cli("calls", "list")
     assert code == 0
     assert "timeout" in out

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
@@ -14,13 +15,25 @@ from ..store.appointments import Store
 from .runner import CampaignError, Policy
 
 
+@dataclass(frozen=True)
+class DayPlan:
+    campaign_id: int | None  # None: nothing to call, and no campaign was made
+    added: int  # targets added now
+    existing: bool  # the day's campaign was there already (it carries on)
+
+
 async def plan_for_day(
     store: Store, *, practice_id: int, day: date, name: str, policy: Policy, now: datetime
-) -> tuple[int, int]:
-    """A campaign over the unconfirmed (``scheduled``) appointments on ``day`` (practice
-    time). Returns (campaign id, number of targets)."""
+) -> DayPlan:
+    """The campaign over the unconfirmed (``scheduled``) appointments on ``day`` (practice
+    time): one per practice and day, so planning the same day twice never calls anyone
+    twice. The day's campaign, when there is one, gets only the numbers it lacks (an
+    appointment booked since); with nothing to call, no campaign is made."""
     async with store.write() as s:
-        practice = await s.get(db.Practice, practice_id)
+        # the practice's row lock: two planners of one day (PostgreSQL) take turns
+        practice = await s.scalar(
+            select(db.Practice).where(db.Practice.id == practice_id).with_for_update()
+        )
         if practice is None:
             raise CampaignError(f"no practice with id {practice_id}")
         zone = ZoneInfo(practice.timezone)
@@ -53,9 +66,29 @@ async def plan_for_day(
             first.setdefault(
                 ph, {"appointment_id": a, "patient_id": p, "phone": ph, "name": n, "timezone": tz}
             )
-        campaign_id = await _new_campaign(s, practice_id, name, policy, now)
+        campaign_id = await s.scalar(
+            select(db.Campaign.id)
+            .where(db.Campaign.practice_id == practice_id, db.Campaign.day == day)
+            .order_by(db.Campaign.id)
+            .limit(1)
+            .with_for_update()
+        )
+        if campaign_id is not None:
+            targeted = set(
+                await s.scalars(
+                    select(db.CampaignTarget.phone).where(
+                        db.CampaignTarget.campaign_id == campaign_id
+                    )
+                )
+            )
+            missing = [t for phone, t in first.items() if phone not in targeted]
+            await _add_targets(s, campaign_id, missing, now)
+            return DayPlan(campaign_id, len(missing), existing=True)
+        if not first:
+            return DayPlan(None, 0, existing=False)
+        campaign_id = await _new_campaign(s, practice_id, name, policy, now, day=day)
         await _add_targets(s, campaign_id, list(first.values()), now)
-        return campaign_id, len(first)
+        return DayPlan(campaign_id, len(first), existing=False)
 
 
 async def plan_for_people(
@@ -83,11 +116,18 @@ async def plan_for_people(
 
 
 async def _new_campaign(
-    s: AsyncSession, practice_id: int, name: str, policy: Policy, now: datetime
+    s: AsyncSession,
+    practice_id: int,
+    name: str,
+    policy: Policy,
+    now: datetime,
+    *,
+    day: date | None = None,
 ) -> int:
     campaign = db.Campaign(
         practice_id=practice_id,
         name=name,
+        day=day,
         created_at=now,
         max_in_flight=policy.max_in_flight,
         calls_per_second=policy.calls_per_second,

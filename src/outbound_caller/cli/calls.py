@@ -6,7 +6,7 @@ from __future__ import annotations
 import csv
 import io
 import json
-from datetime import date, datetime, time, timedelta
+from datetime import datetime, time, timedelta
 from typing import Annotated, Any
 from zoneinfo import ZoneInfo
 
@@ -20,7 +20,7 @@ from ..store.appointments import Store
 from ..store.calls import NOT_DISPATCHED, TIMEOUT, CallRow, list_calls, settle_unreported
 from ..store.practices import practice_summaries
 from ..store.scheduling import utc_now
-from .common import fail, with_store
+from .common import fail, parse_day, with_store
 
 calls_app = typer.Typer(help="Calls placed and how they ended.", no_args_is_help=True)
 
@@ -40,19 +40,6 @@ FIELDS = (
     "changes",
     "room",
 )
-
-
-def parse_day(text: str, zone: ZoneInfo, *, now: datetime, flag: str) -> date:
-    """``today``, ``tomorrow``, ``yesterday`` (in ``zone``) or YYYY-MM-DD."""
-    today = now.astimezone(zone).date()
-    named = {"today": today, "tomorrow": today + timedelta(days=1)}
-    named["yesterday"] = today - timedelta(days=1)
-    if text.strip().lower() in named:
-        return named[text.strip().lower()]
-    try:
-        return date.fromisoformat(text)
-    except ValueError:
-        raise fail(f"{flag} {text!r} is not a date like 2026-12-01, today or tomorrow", 2) from None
 
 
 def safe_cell(value: Any) -> str:
@@ -88,7 +75,7 @@ def calls_list(
         ),
     ] = None,
     since: Annotated[
-        str | None, typer.Option(help="Only calls placed on or after this day (YYYY-MM-DD).")
+        str | None, typer.Option(help="Only calls placed on or after this day (or yesterday...).")
     ] = None,
     outcome: Annotated[
         str | None, typer.Option(help=f"Only this outcome: {', '.join(OUTCOMES)}.")
@@ -123,10 +110,8 @@ def calls_list(
             start = datetime.combine(wanted, time(), zone)
             end = datetime.combine(wanted + timedelta(days=1), time(), zone)
         if since is not None:
-            try:
-                start = datetime.combine(date.fromisoformat(since), time(), zone)
-            except ValueError:
-                raise fail(f"--since {since!r} is not a date like 2026-12-01", 2) from None
+            first = parse_day(since, zone, now=utc_now(), flag="--since")
+            start = datetime.combine(first, time(), zone)
         # a call that can no longer report back is shown as what it is: timed out
         await settle_unreported(store, now=utc_now())
         rows = await list_calls(

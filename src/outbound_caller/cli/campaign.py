@@ -4,31 +4,33 @@ from __future__ import annotations
 
 import asyncio
 import os
-from datetime import date, time, timedelta
+from datetime import time, timedelta
 from pathlib import Path
 from typing import Annotated
 
 import typer
+from livekit import api
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 from sqlalchemy import select
 
 from ..campaigns.plan import plan_for_day, plan_for_people
-from ..campaigns.runner import Policy, Runner, Summary
+from ..campaigns.runner import Policy, Runner, Summary, summarize
+from ..campaigns.status import CampaignLine, Waiting, campaign_lines, campaign_waiting
 from ..config import LiveKitSettings, load_livekit
 from ..dispatch import DispatchMetadata
 from ..errors import ConfigError, OutboundCallerError
-from ..liveapi import REQUEST_ERRORS, create_call, explain, livekit_api
+from ..liveapi import REQUEST_ERRORS, NoWorker, create_call, explain, livekit_api, worker_took
 from ..names import name_problem
-from ..phone import to_e164
+from ..phone import mask, to_e164
 from ..store import schema as db
 from ..store.appointments import Store
 from ..store.database import database_url
 from ..store.importer import ImportFailed, check_columns, read_rows
 from ..store.scheduling import utc_now
 from ..zones import time_zone
-from .common import fail
+from .common import fail, parse_day, with_store
 
 campaign_app = typer.Typer(help="Call many patients, safely.", no_args_is_help=True)
 
@@ -81,31 +83,55 @@ def show(summary: Summary, console: Console) -> None:
     console.print(table)
 
 
+WORKER_WAIT_S = 20.0
+
+
 @campaign_app.command("run")
 def run(
     day: Annotated[
-        str | None, typer.Option("--date", help="Call about unconfirmed appointments that day.")
+        str | None,
+        typer.Option(
+            "--date",
+            help="Call about the unconfirmed appointments that day: tomorrow, today or "
+            "YYYY-MM-DD (practice time). Safe to run again: it carries on with that day's "
+            "campaign.",
+        ),
     ] = None,
     people_csv: Annotated[
         Path | None, typer.Option("--csv", help="Or call these people: phone,name,timezone.")
     ] = None,
-    resume: Annotated[int | None, typer.Option(help="Continue campaign N after a stop.")] = None,
-    practice_id: Annotated[int, typer.Option(help="The practice.")] = 1,
-    max_in_flight: Annotated[int, typer.Option(min=1, max=100)] = 2,
+    resume: Annotated[
+        int | None, typer.Option(help="Carry on with campaign N after a stop.")
+    ] = None,
+    practice_id: Annotated[int, typer.Option("--practice", help="The practice's id.")] = 1,
+    max_in_flight: Annotated[int, typer.Option(min=1, max=100, help="Calls at once, at most.")] = 2,
     rate: Annotated[float, typer.Option(min=0.01, max=50, help="New calls per second.")] = 1.0,
-    max_attempts: Annotated[int, typer.Option(min=1, max=10)] = 3,
-    retry_minutes: Annotated[int, typer.Option(min=1)] = 120,
-    retry_voicemail: Annotated[bool, typer.Option("--retry-voicemail")] = False,
+    max_attempts: Annotated[
+        int, typer.Option(min=1, max=10, help="Calls to one patient, at most.")
+    ] = 3,
+    retry_minutes: Annotated[
+        int,
+        typer.Option(
+            min=1, help="Minutes before calling again after no answer, busy or a failure."
+        ),
+    ] = 120,
+    retry_voicemail: Annotated[
+        bool, typer.Option("--retry-voicemail", help="Call again after reaching voicemail too.")
+    ] = False,
+    worker_wait: Annotated[
+        float,
+        typer.Option(
+            min=0,
+            max=300,
+            help="Seconds for a worker to take the first call before the run stops.",
+        ),
+    ] = WORKER_WAIT_S,
 ) -> None:
     """Run a campaign until every patient is reached, finished with, or skipped."""
     if sum(x is not None for x in (day, people_csv, resume)) != 1:
         raise fail("give exactly one of --date, --csv or --resume", 2)
-    wanted: date | None = None
-    if day is not None:
-        try:
-            wanted = date.fromisoformat(day)
-        except ValueError:
-            raise fail(f"--date {day!r} is not a date like 2026-12-01", 2) from None
+    if day is not None:  # a wrong date is refused before anything else (the zone comes later)
+        parse_day(day, time_zone("UTC"), now=utc_now(), flag="--date")
     try:
         livekit: LiveKitSettings = load_livekit(os.environ)
     except ConfigError as exc:
@@ -118,56 +144,84 @@ def run(
         retry_voicemail=retry_voicemail,
     )
     console = Console(stderr=True)
+    started: list[int] = []  # the campaign, once known
 
-    async def work() -> Summary:
+    async def plan(store: Store) -> int | None:
+        if resume is not None:
+            async with store.read() as s:
+                if await s.get(db.Campaign, resume) is None:
+                    raise OutboundCallerError(f"no campaign {resume}")
+            return resume
+        async with store.read() as s:
+            zone = await s.scalar(select(db.Practice.timezone).where(db.Practice.id == practice_id))
+        if zone is None:
+            raise OutboundCallerError(f"no practice with id {practice_id}")
+        if day is not None:
+            wanted = parse_day(day, time_zone(zone), now=utc_now(), flag="--date")
+            planned = await plan_for_day(
+                store,
+                practice_id=practice_id,
+                day=wanted,
+                name=f"appointments {wanted}",
+                policy=policy,
+                now=utc_now(),
+            )
+            if planned.campaign_id is None:
+                console.print(f"nothing to call on {wanted}: no unconfirmed appointments")
+            elif planned.existing:
+                console.print(
+                    f"campaign {planned.campaign_id} for {wanted} is there already: carrying "
+                    f"on with it ({planned.added} appointment(s) added since)"
+                )
+            else:
+                console.print(
+                    f"campaign {planned.campaign_id}: {planned.added} unconfirmed "
+                    f"appointment(s) on {wanted} (resume with --resume {planned.campaign_id})"
+                )
+            return planned.campaign_id
+        assert people_csv is not None
+        people = read_people(people_csv, zone)
+        campaign_id, count = await plan_for_people(
+            store,
+            practice_id=practice_id,
+            people=people,
+            name=str(people_csv),
+            policy=policy,
+            now=utc_now(),
+        )
+        console.print(
+            f"campaign {campaign_id}: {count} people (resume with --resume {campaign_id})"
+        )
+        return campaign_id
+
+    async def work() -> Summary | None:
         store = Store(database_url(os.environ), now=utc_now)
         try:
             await store.check()
-            if resume is not None:
-                campaign_id = resume
-                async with store.read() as s:
-                    if await s.get(db.Campaign, resume) is None:
-                        raise OutboundCallerError(f"no campaign {resume}")
-            elif wanted is not None:
-                campaign_id, count = await plan_for_day(
-                    store,
-                    practice_id=practice_id,
-                    day=wanted,
-                    name=f"appointments {wanted}",
-                    policy=policy,
-                    now=utc_now(),
-                )
-                console.print(
-                    f"campaign {campaign_id}: {count} unconfirmed appointment(s) "
-                    f"on {wanted} (resume with --resume {campaign_id})"
-                )
-            else:
-                assert people_csv is not None
-                async with store.read() as s:
-                    zone = await s.scalar(
-                        select(db.Practice.timezone).where(db.Practice.id == practice_id)
-                    )
-                if zone is None:
-                    raise OutboundCallerError(f"no practice with id {practice_id}")
-                people = read_people(people_csv, zone)
-                campaign_id, count = await plan_for_people(
-                    store,
-                    practice_id=practice_id,
-                    people=people,
-                    name=str(people_csv),
-                    policy=policy,
-                    now=utc_now(),
-                )
-                console.print(
-                    f"campaign {campaign_id}: {count} people (resume with --resume {campaign_id})"
-                )
+            campaign_id = await plan(store)
+            if campaign_id is None:
+                return None
+            started.append(campaign_id)
             async with livekit_api(livekit) as lkapi:
+                checked = False
 
                 async def dial(room: str, meta: DispatchMetadata) -> str:
+                    nonlocal checked
                     try:
-                        return (await create_call(lkapi, meta, room=room)).id
+                        dispatch = await create_call(lkapi, meta, room=room)
+                        if not checked:  # the run's first call: is a worker there to take it?
+                            if not await worker_took(lkapi, room, within=worker_wait):
+                                await lkapi.room.delete_room(api.DeleteRoomRequest(room=room))
+                                raise NoWorker(
+                                    f"no worker took the first call within {worker_wait:g} s, "
+                                    "so nobody was called: start one (python agent.py start) "
+                                    "on the same LiveKit project, then carry on with "
+                                    f"--resume {campaign_id}"
+                                )
+                            checked = True
                     except REQUEST_ERRORS as exc:  # this call failed; the campaign goes on
                         raise explain(exc, livekit.livekit_url) from None
+                    return dispatch.id
 
                 with Progress(
                     TextColumn("calling"),
@@ -195,9 +249,72 @@ def run(
         summary = asyncio.run(work())
     except OutboundCallerError as exc:
         raise fail(str(exc)) from None
+    except KeyboardInterrupt:
+        if not started:
+            raise fail("stopped before any call was placed", 130) from None
+        show(_summary_now(started[0]), Console())
+        raise fail(
+            "stopped: calls already placed go on and report back; carry on with: "
+            f"outbound-caller campaign run --resume {started[0]}",
+            130,
+        ) from None
+    if summary is None:
+        return
     show(summary, Console())
     if summary.stopped:
         raise fail(f"campaign stopped: {summary.stopped}")
+
+
+def _summary_now(campaign_id: int) -> Summary:
+    async def work() -> Summary:
+        store = Store(database_url(os.environ), now=utc_now)
+        try:
+            return await summarize(store, campaign_id)
+        finally:
+            await store.close()
+
+    return asyncio.run(work())
+
+
+@campaign_app.command("list")
+def campaign_list() -> None:
+    """Every campaign: its day, how far it got, whether it is done."""
+
+    async def work(store: Store) -> list[CampaignLine]:
+        await store.check()
+        return await campaign_lines(store)
+
+    lines = with_store(work)
+    typer.echo(f"{'id':>4}  {'name':<28}  {'created (UTC)':<16}  {'state':<8}  progress")
+    for c in lines:
+        typer.echo(
+            f"{c.id:>4}  {c.name[:28]:<28}  {c.created_at:%Y-%m-%d %H:%M}  {c.state:<8}  "
+            f"{c.finished} of {c.targets} finished"
+            + (f", {c.in_flight} on the phone" if c.in_flight else "")
+        )
+    typer.echo(f"{len(lines)} campaign(s)")
+
+
+@campaign_app.command("status")
+def campaign_status(campaign_id: Annotated[int, typer.Argument(help="The campaign's id.")]) -> None:
+    """One campaign: progress, the outcomes so far, and who is still waiting, and why."""
+
+    async def work(store: Store) -> tuple[CampaignLine, list[Waiting], Summary]:
+        await store.check()
+        line, waiting = await campaign_waiting(store, campaign_id)
+        return line, waiting, await summarize(store, campaign_id)
+
+    line, waiting, summary = with_store(work)
+    typer.echo(
+        f"campaign {line.id} ({line.name}): {line.state}, {line.finished} of {line.targets} "
+        f"finished, {len(waiting)} waiting"
+    )
+    show(summary, Console())
+    now = utc_now()
+    for w in waiting:
+        typer.echo(f"  {mask(w.phone):<8}  {(w.name or '')[:24]:<24}  {w.why(now)}")
+    if line.state == "stopped":
+        typer.echo(f"carry on with: outbound-caller campaign run --resume {line.id}")
 
 
 @campaign_app.command("window")

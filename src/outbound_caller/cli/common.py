@@ -6,7 +6,9 @@ from __future__ import annotations
 import asyncio
 import os
 from collections.abc import Awaitable, Callable
+from datetime import date, datetime, timedelta
 from typing import TypeVar
+from zoneinfo import ZoneInfo
 
 import typer
 
@@ -46,3 +48,20 @@ def with_store(work: Callable[[Store], Awaitable[T]], *, url: str | None = None)
         raise
     except OutboundCallerError as exc:
         raise fail(str(exc)) from None
+
+
+def parse_day(text: str, zone: ZoneInfo, *, now: datetime, flag: str) -> date:
+    """``today``, ``tomorrow``, ``yesterday`` (in ``zone``) or YYYY-MM-DD; a wrong one
+    exits with code 2 and one line."""
+    today = now.astimezone(zone).date()
+    named = {
+        "today": today,
+        "tomorrow": today + timedelta(days=1),
+        "yesterday": today - timedelta(days=1),
+    }
+    if text.strip().lower() in named:
+        return named[text.strip().lower()]
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise fail(f"{flag} {text!r} is not a date like 2026-12-01, today or tomorrow", 2) from None

@@ -248,6 +248,8 @@ class Campaign(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     practice_id: Mapped[int] = mapped_column(ForeignKey("practices.id", ondelete="CASCADE"))
     name: Mapped[str] = mapped_column(String(200))
+    # the appointments' day a --date campaign calls about: one campaign per practice and day
+    day: Mapped[date | None] = mapped_column(Date, nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     max_in_flight: Mapped[int] = mapped_column(Integer, default=2)
     calls_per_second: Mapped[float] = mapped_column(Float, default=1.0)

@@ -1,5 +1,5 @@
 """practice set-up: address and parking, unique provider and type names, the appointment
-types each provider does, the practice's own appointment ids
+types each provider does, the practice's own appointment ids, the day of a campaign
 
 Revision ID: 0003
 Revises: 0002
@@ -53,6 +53,8 @@ def upgrade() -> None:
         batch_op.create_index(
             "uq_appointments_practice_external", ["practice_id", "external_id"], unique=True
         )
+    with op.batch_alter_table("campaigns", schema=None) as batch_op:
+        batch_op.add_column(sa.Column("day", sa.Date(), nullable=True))
     # what was set up before this revision keeps working: every provider does every type
     op.execute(
         "INSERT INTO provider_appointment_types (provider_id, type_id) "
@@ -62,6 +64,8 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("campaigns", schema=None) as batch_op:
+        batch_op.drop_column("day")
     with op.batch_alter_table("appointments", schema=None) as batch_op:
         batch_op.drop_index("uq_appointments_practice_external")
         batch_op.drop_column("external_id")
