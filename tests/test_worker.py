@@ -32,7 +32,8 @@ def test_start_up_with_no_settings_names_every_problem(
     assert code == 2
     assert "configuration has 10 problem(s)" in err
     assert "LIVEKIT_URL is not set" in err
-    assert ".env.local" in err
+    # a first run, with no .env.local yet: how to start one
+    assert "to start one: cp .env.example .env.local, then fill it in" in err
     assert "Traceback" not in err
 
 

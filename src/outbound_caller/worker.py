@@ -422,7 +422,10 @@ def main(argv: Sequence[str] | None = None, environ: MutableMapping[str, str] | 
             )
             check_turn_detector(settings.turn_detection, cache_dir=env.get("HF_HUB_CACHE"))
         except (ConfigError, ModelFilesMissing) as exc:
-            return _fail(f"{exc}\n(settings come from the environment and {ENV_FILE})")
+            where = f"(settings come from the environment and {ENV_FILE}"
+            if not Path(ENV_FILE).is_file():
+                where += f"; to start one: cp .env.example {ENV_FILE}, then fill it in"
+            return _fail(f"{exc}\n{where})")
         try:
             note = check_store(env)
             if command != "console":

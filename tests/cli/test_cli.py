@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from datetime import UTC, date, datetime, time, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Any
 
 import pytest
 from typer.testing import CliRunner
@@ -208,17 +209,51 @@ def test_live_llm_needs_an_openai_key() -> None:
 def test_help_lists_the_commands() -> None:
     code, out = cli("--help")
     assert code == 0
-    for command in ("demo", "db", "appointments", "import"):
+    for command in ("demo", "db", "appointments", "import", "practice", "patients"):
         assert command in out
+    assert "<bool>" not in out  # flags are shown as flags
+
+
+def test_version_prints_the_installed_version() -> None:
+    from importlib.metadata import version
+
+    assert cli("--version") == (0, f"outbound-caller {version('outbound-caller')}\n")
+
+
+def test_every_option_of_every_command_says_what_it_does() -> None:
+    from typer.main import get_command
+
+    missing = []
+
+    def walk(command: Any, path: str) -> None:
+        for name, sub in getattr(command, "commands", {}).items():
+            walk(sub, f"{path} {name}")
+        for param in getattr(command, "params", []):
+            if param.param_type_name == "option" and not getattr(param, "help", None):
+                missing.append(f"{path} {param.opts[0]}")
+
+    walk(get_command(app), "outbound-caller")
+    assert missing == []
+
+
+def test_dnc_list_shows_whole_numbers_to_an_operator_who_asks(here: Path) -> None:
+    cli("db", "upgrade")
+    cli("dnc", "add", "+14155550123")
+    assert "***0123" in cli("dnc", "list")[1]
+    full = cli("dnc", "list", "--full")[1]
+    assert full.startswith("+14155550123  ")
 
 
 def test_db_upgrade_creates_the_store_and_seed_demo_fills_it(here: Path) -> None:
     code, out = cli("db", "upgrade")
     assert (code, out.strip()) == (
         0,
-        "database at sqlite+aiosqlite:///outbound-caller.db is up to date",
+        "database at sqlite+aiosqlite:///outbound-caller.db: schema created (revision 0003)",
     )
     assert (here / "outbound-caller.db").exists()
+    assert cli("db", "upgrade")[1].strip() == (
+        "database at sqlite+aiosqlite:///outbound-caller.db is up to date (revision 0003)"
+    )
     code, out = cli("db", "seed-demo")
     assert code == 0
     assert out.startswith("demo practice #1 ready: ")

@@ -160,7 +160,9 @@ def test_trunk_create_can_require_srtp_and_refuses_an_unknown_mode(operator: Liv
     ("args", "message"),
     [
         (["--address", "sip.example.net:99999"], "bad port"),
-        (["--address", "sip://x y"], "is not HOST or HOST:PORT"),
+        (["--address", "x y"], "is not HOST or HOST:PORT"),
+        (["--address", "sip:sip.example.net"], "leave out the sip: prefix (HOST or HOST:PORT)"),
+        (["--address", "SIPS:sip.example.net:5061"], "leave out the sip: prefix"),
     ],
 )
 def test_trunk_create_refuses_bad_input_without_a_request(
@@ -172,6 +174,25 @@ def test_trunk_create_refuses_bad_input_without_a_request(
     assert code == 2
     assert message in out
     assert operator.requests == []
+
+
+def test_the_trunk_password_comes_from_the_environment_or_a_prompt_not_only_a_flag(
+    operator: LiveKitStub, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    operator.behaviour["CreateSIPOutboundTrunk"] = api.SIPOutboundTrunkInfo(sip_trunk_id="ST_p")
+    base = ["trunk", "create", "--address", "sip.example.net", "--numbers", "+14155550100"]
+    monkeypatch.setenv("SIP_TRUNK_PASSWORD", "from-env")
+    assert cli(*base, "--username", "u")[0] == 0
+    monkeypatch.delenv("SIP_TRUNK_PASSWORD")
+    result = CliRunner().invoke(app, [*base, "--username", "u"], input="typed-in\n")
+    assert result.exit_code == 0, result.output
+    assert "typed-in" not in result.output  # asked for without echo
+    first, second = operator.calls("CreateSIPOutboundTrunk")
+    assert (first.trunk.auth_password, second.trunk.auth_password) == ("from-env", "typed-in")
+    result = CliRunner().invoke(app, [*base, "--username", "u"], input="\n")
+    assert result.exit_code == 2
+    assert "--username and the password must not be empty" in result.output
+    assert len(operator.calls("CreateSIPOutboundTrunk")) == 2
 
 
 def _trunk(

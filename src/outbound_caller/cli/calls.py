@@ -22,7 +22,9 @@ from ..store.practices import practice_summaries
 from ..store.scheduling import utc_now
 from .common import fail, parse_day, with_store
 
-calls_app = typer.Typer(help="Calls placed and how they ended.", no_args_is_help=True)
+calls_app = typer.Typer(
+    rich_markup_mode=None, help="Calls placed and how they ended.", no_args_is_help=True
+)
 
 OUTCOMES = sorted([*(s.value for s in CallStatus), TIMEOUT, NOT_DISPATCHED])
 FORMULA = ("=", "+", "-", "@", "\t", "\r")

@@ -32,7 +32,9 @@ from ..store.scheduling import utc_now
 from ..zones import time_zone
 from .common import fail, parse_day, with_store
 
-campaign_app = typer.Typer(help="Call many patients, safely.", no_args_is_help=True)
+campaign_app = typer.Typer(
+    rich_markup_mode=None, help="Call many patients, safely.", no_args_is_help=True
+)
 
 
 PEOPLE_COLUMNS = ({"phone"}, {"name", "timezone"})
@@ -189,9 +191,8 @@ def run(
             policy=policy,
             now=utc_now(),
         )
-        console.print(
-            f"campaign {campaign_id}: {count} people (resume with --resume {campaign_id})"
-        )
+        people_said = "1 person" if count == 1 else f"{count} people"
+        console.print(f"campaign {campaign_id}: {people_said} (resume with --resume {campaign_id})")
         return campaign_id
 
     async def work() -> Summary | None:

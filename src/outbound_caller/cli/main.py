@@ -53,21 +53,37 @@ from .common import fail, with_store
 T = TypeVar("T")
 
 app = typer.Typer(
+    rich_markup_mode=None,
     help="Operator commands for the outbound-caller phone agent.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-db_app = typer.Typer(help="The scheduling database.", no_args_is_help=True)
+db_app = typer.Typer(rich_markup_mode=None, help="The scheduling database.", no_args_is_help=True)
 appointments_app = typer.Typer(
-    help="Appointments in the scheduling database.", no_args_is_help=True
+    rich_markup_mode=None, help="Appointments in the scheduling database.", no_args_is_help=True
 )
 app.add_typer(db_app, name="db")
 app.add_typer(appointments_app, name="appointments")
 
 
+def _version(value: bool) -> None:
+    if value:
+        from importlib.metadata import version
+
+        typer.echo(f"outbound-caller {version('outbound-caller')}")
+        raise typer.Exit()
+
+
 @app.callback()
-def _root() -> None:
+def _root(
+    show_version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_version, is_eager=True, help="Print the version and exit."
+        ),
+    ] = False,
+) -> None:
     """Operator commands for the outbound-caller phone agent."""
 
 
@@ -75,13 +91,20 @@ def _root() -> None:
 def db_upgrade() -> None:
     """Create the scheduling database, or migrate it to the latest schema."""
 
-    async def work(store: Store) -> None:
-        await store.ping()
+    async def work(store: Store) -> tuple[str | None, str]:
+        before, head = await store.revisions()
         await store.upgrade()
         await store.check()
+        return before, head
 
-    with_store(work)
-    typer.echo(f"database at {redact(database_url(os.environ))} is up to date")
+    before, head = with_store(work)
+    where = f"database at {redact(database_url(os.environ))}"
+    if before is None:
+        typer.echo(f"{where}: schema created (revision {head})")
+    elif before != head:
+        typer.echo(f"{where}: migrated from revision {before} to {head}")
+    else:
+        typer.echo(f"{where} is up to date (revision {head})")
 
 
 @db_app.command("seed-demo")
@@ -275,8 +298,8 @@ def main() -> None:
 
 # -- placing calls ---------------------------------------------------------------------
 
-trunk_app = typer.Typer(help="The outbound SIP trunk.", no_args_is_help=True)
-dnc_app = typer.Typer(help="The do-not-call list.", no_args_is_help=True)
+trunk_app = typer.Typer(rich_markup_mode=None, help="The outbound SIP trunk.", no_args_is_help=True)
+dnc_app = typer.Typer(rich_markup_mode=None, help="The do-not-call list.", no_args_is_help=True)
 app.add_typer(trunk_app, name="trunk")
 app.add_typer(calls_app, name="calls")
 app.add_typer(dnc_app, name="dnc")
@@ -378,7 +401,13 @@ def trunk_create(
     address: Annotated[str, typer.Option(help="Your provider's SIP server, HOST[:5061].")],
     numbers: Annotated[list[str], typer.Option("--numbers", help="Caller id number(s), E.164.")],
     username: Annotated[str, typer.Option(help="Digest authentication username.")],
-    password: Annotated[str, typer.Option(help="Digest authentication password.")],
+    password: Annotated[
+        str | None,
+        typer.Option(
+            help="Digest authentication password; better left out: it is then read from "
+            "SIP_TRUNK_PASSWORD, or asked for without echo (a flag shows in the shell history).",
+        ),
+    ] = None,
     name: Annotated[str, typer.Option(help="A name for the trunk.")] = "outbound-caller",
     media_encryption: Annotated[
         str,
@@ -391,13 +420,19 @@ def trunk_create(
     """Create an outbound SIP trunk with TLS transport, digest authentication and SRTP."""
     if media_encryption not in MEDIA_ENCRYPTION:
         raise fail("--media-encryption must be one of: off, allow, require", 2)
+    if address.strip().lower().startswith(("sip:", "sips:")):
+        raise fail(f"--address {address!r}: leave out the sip: prefix (HOST or HOST:PORT)", 2)
     try:
         parse_address(address)
     except ValueError as exc:
         raise fail(f"--address {exc}", 2) from None
     checked = [_e164(n, "--numbers") for n in numbers]
+    if password is None:
+        password = os.environ.get("SIP_TRUNK_PASSWORD", "").strip() or typer.prompt(
+            "SIP trunk password", hide_input=True, default="", show_default=False
+        )
     if not username or not password:
-        raise fail("--username and --password must not be empty", 2)
+        raise fail("--username and the password must not be empty", 2)
     settings = _livekit()
 
     async def work() -> str:
@@ -470,14 +505,18 @@ def dnc_remove_cmd(phone: Annotated[str, typer.Argument(help="The number, E.164.
 
 
 @dnc_app.command("list")
-def dnc_list_cmd() -> None:
-    """The do-not-call list (numbers masked)."""
+def dnc_list_cmd(
+    full: Annotated[bool, typer.Option(help="Show whole numbers, not the last four.")] = False,
+) -> None:
+    """The do-not-call list (numbers masked unless --full)."""
 
     async def work(store: Store) -> list[Any]:
         await store.check()
         return await dnc_list(store)
 
     entries = with_store(work)
+    width = 16 if full else 8
     for e in entries:
-        typer.echo(f"{mask(e.phone):<8}  {e.added_at:%Y-%m-%d}  {e.reason}")
+        number = e.phone if full else mask(e.phone)
+        typer.echo(f"{number:<{width}}  {e.added_at:%Y-%m-%d}  {e.reason}")
     typer.echo(f"{len(entries)} number(s)")

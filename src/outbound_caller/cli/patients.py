@@ -14,7 +14,9 @@ from ..store.calls import list_calls
 from ..store.patients import find_patients, patient_record
 from .common import with_store
 
-patients_app = typer.Typer(help="The practice's patients.", no_args_is_help=True)
+patients_app = typer.Typer(
+    rich_markup_mode=None, help="The practice's patients.", no_args_is_help=True
+)
 
 
 @patients_app.command("list")

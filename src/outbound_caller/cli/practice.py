@@ -27,12 +27,17 @@ from ..store.practices import Applied, apply_spec, load_spec, practice_summaries
 from .common import fail, with_store
 
 practice_app = typer.Typer(
+    rich_markup_mode=None,
     help="The practice: name, time zone, callback number, hours, closed days.",
     no_args_is_help=True,
 )
-provider_app = typer.Typer(help="The practice's providers.", no_args_is_help=True)
+provider_app = typer.Typer(
+    rich_markup_mode=None, help="The practice's providers.", no_args_is_help=True
+)
 type_app = typer.Typer(
-    help="The kinds of appointment and how long each takes.", no_args_is_help=True
+    rich_markup_mode=None,
+    help="The kinds of appointment and how long each takes.",
+    no_args_is_help=True,
 )
 
 PracticeOption = Annotated[

@@ -162,13 +162,14 @@ class Store:
         cfg.set_main_option("sqlalchemy.url", self.url.replace("%", "%%"))
         return cfg
 
-    async def check(self) -> None:
-        """Reachable and migrated to the latest revision, or StoreError saying what to do."""
+    async def revisions(self) -> tuple[str | None, str]:
+        """(the schema revision the database is at, None for no schema; the latest one)."""
         from alembic.migration import MigrationContext
         from alembic.script import ScriptDirectory
 
         await self.ping()
         head = ScriptDirectory.from_config(self._alembic_config()).get_current_head()
+        assert head is not None
         try:
             async with self.engine.connect() as conn:
                 current = await conn.run_sync(
@@ -178,6 +179,11 @@ class Store:
             raise StoreError(
                 f"cannot read the database at {redact(self.url)}: {short_reason(exc)}"
             ) from None
+        return current, head
+
+    async def check(self) -> None:
+        """Reachable and migrated to the latest revision, or StoreError saying what to do."""
+        current, head = await self.revisions()
         if current != head:
             raise StoreError(
                 f"the database at {redact(self.url)} is not at the latest schema "
