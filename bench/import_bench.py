@@ -76,9 +76,11 @@ async def make_practice(url: str) -> None:
                 for i in range(PROVIDERS)
             ]
             s.add_all(people)
-            s.add(db.AppointmentType(practice_id=practice.id, name="Check-up", minutes=30))
+            checkup = db.AppointmentType(practice_id=practice.id, name="Check-up", minutes=30)
+            s.add(checkup)
             await s.flush()
             for p in people:
+                s.add(db.ProviderAppointmentType(provider_id=p.id, type_id=checkup.id))
                 for d in range(6):
                     s.add(
                         db.ProviderHours(provider_id=p.id, weekday=d, starts=time(8), ends=time(17))
