@@ -142,3 +142,37 @@ async def test_a_callee_who_hangs_up_after_the_check_in_gets_no_goodbye(
     messages = [r.getMessage() for r in caplog.records]
     assert "line still silent, ending the call" not in messages
     assert not [r for r in caplog.records if r.levelno >= logging.ERROR], messages
+
+
+async def test_a_callee_who_speaks_while_the_check_in_plays_is_not_hung_up_on(
+    telephony: Telephony, livekit_server: LiveKitStub, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    session, state, call, model = await silent_call(telephony, away_after=0.2)
+    loop = asyncio.get_running_loop()
+    waited = asyncio.Event()
+    generate_reply = session.generate_reply
+    replies = 0
+
+    def spy(**kwargs: Any) -> Any:
+        nonlocal replies
+        replies += 1
+        handle = generate_reply(**kwargs)
+        if replies == 1:  # the check-in: the callee starts talking before it has finished
+            session.emit(
+                "user_state_changed", UserStateChangedEvent(old_state="away", new_state="speaking")
+            )
+            # after the line's own callback: set once its give-up wait would be over
+            handle.add_done_callback(lambda _: loop.call_later(0.2 + 0.05, waited.set))
+        return handle
+
+    monkeypatch.setattr(session, "generate_reply", spy)
+    try:
+        await asyncio.wait_for(waited.wait(), timeout=30)
+    finally:
+        await session.aclose()
+    said = [m.text_content for m in session.history.messages() if m.role == "assistant"]
+    assert said == ["Are you still there?"]  # and no goodbye after it
+    assert len(model.inputs) == 1
+    assert livekit_server.calls("DeleteRoom") == []
+    assert state.record.hangup_reason is None
+    assert not call.ended
