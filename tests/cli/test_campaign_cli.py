@@ -119,6 +119,14 @@ def test_campaign_over_a_csv_dials_everyone_once_and_prints_a_summary(
     assert numbers["no answer"] == numbers["busy"] == numbers["failed"] == 0
 
 
+def test_a_campaign_of_one_says_one_person(operator: LiveKitStub, tmp_path: Path) -> None:
+    runner = seeded_with_people(tmp_path, "+14155553001")
+    operator.behaviour["CreateDispatch"] = answering_agent(tmp_path / "outbound-caller.db", {})
+    result = runner.invoke(app, ["campaign", "run", "--csv", "people.csv"])
+    assert result.exit_code == 0, result.output
+    assert "campaign 1: 1 person (resume with --resume 1)" in result.output
+
+
 def test_the_summary_counts_what_the_answered_calls_did(
     operator: LiveKitStub, tmp_path: Path
 ) -> None:

@@ -100,6 +100,33 @@ def test_todays_calls_show_the_patient_the_local_time_and_everything_that_change
     assert jane.rstrip().endswith("at 9 in the morning with Dr. Maya Rivera")
 
 
+def put_in_campaign(here: Path, room: str, campaign_id: int) -> None:
+    async def work() -> None:
+        from sqlalchemy import update
+
+        from outbound_caller.store import schema as db
+
+        store = Store(f"sqlite+aiosqlite:///{here / 'outbound-caller.db'}", now=lambda: NOW)
+        try:
+            async with store.transaction() as s:
+                await s.execute(
+                    update(db.Call).where(db.Call.room == room).values(campaign_id=campaign_id)
+                )
+        finally:
+            await store.close()
+
+    asyncio.run(work())
+
+
+def test_a_campaigns_calls_are_listed_on_their_own(here: Path) -> None:
+    add_calls(here)
+    put_in_campaign(here, "call-b", 5)
+    code, out, _ = cli("calls", "list", "--campaign", "5", "--json")
+    assert code == 0
+    [call] = [json.loads(line) for line in out.splitlines()]
+    assert (call["patient"], call["outcome"], call["campaign_id"]) == ("Raj Patel", "busy", 5)
+
+
 @pytest.mark.parametrize(
     ("args", "patients"),
     [
