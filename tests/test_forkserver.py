@@ -20,15 +20,27 @@ SCRIPT = textwrap.dedent(
         ctx = multiprocessing.get_context("forkserver")
         ctx.set_forkserver_preload(sys.argv[1:])
         child = ctx.Process(target=time.sleep, args=(60,))
-        child.start()
-        os.kill(fs._forkserver._forkserver_pid, signal.SIGTERM)
-        try:  # a request after the signal: served only by a forkserver that ignored it
+        child.start()  # served after the preload: the forkserver's SIGTERM handling is set
+        pid = fs._forkserver._forkserver_pid
+        os.kill(pid, signal.SIGTERM)
+        with open(f"/proc/{pid}/status") as status:
+            masks = dict(line.split(":", 1) for line in status)
+        if int(masks["SigIgn"], 16) & (1 << (signal.SIGTERM - 1)):
+            # ignored: the signal was dropped as it was sent; the forkserver still serves
             probe = ctx.Process(target=time.sleep, args=(0,))
             probe.start()
             probe.join()
-        except (OSError, EOFError):
-            pass
-        child.kill()
+        else:
+            # not ignored: it dies; wait until it has (a zombie), before the child is killed
+            deadline = time.monotonic() + 30
+            while time.monotonic() < deadline:
+                with open(f"/proc/{pid}/stat") as stat:
+                    if stat.read().rsplit(")", 1)[1].split()[0] == "Z":
+                        break
+                time.sleep(0.01)
+        # by pid: Process.kill() sends nothing once a poll has read the dead forkserver's
+        # EOF as the child's end, and the child would then hold this script's output open
+        os.kill(child.pid, signal.SIGKILL)
         child.join()
         print(child.exitcode)
     """
