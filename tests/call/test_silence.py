@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -100,6 +101,30 @@ async def test_speaking_after_the_check_in_starts_the_count_over(
     assert state.record.hangup_reason is None
 
 
+def on_check_in(
+    session: AgentSession[CallState],
+    monkeypatch: pytest.MonkeyPatch,
+    *,
+    started: Callable[[], None] = lambda: None,
+    done: Callable[[], None],
+) -> None:
+    """Call ``started`` as the check-in (the first reply) starts, and ``done`` once it is
+    over, after the line's own callback on it has run (callbacks run in the order added)."""
+    generate_reply = session.generate_reply
+    replies = 0
+
+    def spy(**kwargs: Any) -> Any:
+        nonlocal replies
+        replies += 1
+        handle = generate_reply(**kwargs)
+        if replies == 1:
+            started()
+            handle.add_done_callback(lambda _: done())
+        return handle
+
+    monkeypatch.setattr(session, "generate_reply", spy)
+
+
 async def test_a_callee_who_hangs_up_after_the_check_in_gets_no_goodbye(
     telephony: Telephony,
     livekit_server: LiveKitStub,
@@ -110,25 +135,14 @@ async def test_a_callee_who_hangs_up_after_the_check_in_gets_no_goodbye(
     session, state, call, model = await silent_call(telephony, away_after=0.2)
     loop = asyncio.get_running_loop()
     waited = asyncio.Event()
-    generate_reply = session.generate_reply
-    replies = 0
 
-    def spy(**kwargs: Any) -> Any:
-        nonlocal replies
-        replies += 1
-        handle = generate_reply(**kwargs)
-        if replies == 1:  # the check-in
+    def leave() -> None:
+        # the line has started its wait for an answer: the callee leaves now, and
+        # ``waited`` is set just after that wait is over
+        call.hang_up_soon("callee left")
+        loop.call_later(0.2 + 0.05, waited.set)
 
-            def leave(_: Any) -> None:
-                # runs after the line's own callback has started its wait for an answer:
-                # the callee leaves now, and ``waited`` is set just after that wait is over
-                call.hang_up_soon("callee left")
-                loop.call_later(0.2 + 0.05, waited.set)
-
-            handle.add_done_callback(leave)
-        return handle
-
-    monkeypatch.setattr(session, "generate_reply", spy)
+    on_check_in(session, monkeypatch, done=leave)
     try:
         await asyncio.wait_for(waited.wait(), timeout=30)
         await eventually(lambda: bool(livekit_server.calls("DeleteRoom")))
@@ -150,22 +164,16 @@ async def test_a_callee_who_speaks_while_the_check_in_plays_is_not_hung_up_on(
     session, state, call, model = await silent_call(telephony, away_after=0.2)
     loop = asyncio.get_running_loop()
     waited = asyncio.Event()
-    generate_reply = session.generate_reply
-    replies = 0
 
-    def spy(**kwargs: Any) -> Any:
-        nonlocal replies
-        replies += 1
-        handle = generate_reply(**kwargs)
-        if replies == 1:  # the check-in: the callee starts talking before it has finished
-            session.emit(
-                "user_state_changed", UserStateChangedEvent(old_state="away", new_state="speaking")
-            )
-            # after the line's own callback: set once its give-up wait would be over
-            handle.add_done_callback(lambda _: loop.call_later(0.2 + 0.05, waited.set))
-        return handle
+    def talk() -> None:  # the callee starts talking before the check-in has finished
+        session.emit(
+            "user_state_changed", UserStateChangedEvent(old_state="away", new_state="speaking")
+        )
 
-    monkeypatch.setattr(session, "generate_reply", spy)
+    def over() -> None:  # set once the line's give-up wait would be over
+        loop.call_later(0.2 + 0.05, waited.set)
+
+    on_check_in(session, monkeypatch, started=talk, done=over)
     try:
         await asyncio.wait_for(waited.wait(), timeout=30)
     finally:

@@ -73,19 +73,23 @@ def _edit(
     change: Callable[[dict[str, Any]], None],
     renamed: dict[str, str] | None = None,
 ) -> Applied:
-    """Read the set-up, let ``change`` edit it (as plain data), check it and apply it."""
+    """Read the set-up, let ``change`` edit it (as plain data), check it and apply it: one
+    store opened, on a schema that must already be the latest."""
 
-    async def read(store: Store) -> PracticeSpec:
+    async def work(store: Store) -> Applied:
         await store.check()
-        return await load_spec(store, practice)
+        data = (await load_spec(store, practice)).model_dump()
+        change(data)
+        try:
+            spec = PracticeSpec.model_validate(data)
+        except ValidationError as exc:
+            raise fail("; ".join(_problems(exc)), 2) from None
+        return await apply_spec(store, spec, practice, renamed=renamed)
 
-    data = with_store(read).model_dump()
-    change(data)
     try:
-        spec = PracticeSpec.model_validate(data)
-    except ValidationError as exc:
-        raise fail("; ".join(_problems(exc)), 2) from None
-    return _apply(spec, practice, renamed)
+        return with_store(work)
+    except SpecError as exc:
+        raise fail("; ".join(exc.problems), 2) from None
 
 
 def _said(applied: Applied, what: str) -> None:
