@@ -55,6 +55,10 @@ class World:
             if status == "do_not_call":  # answered, and asked not to be called again
                 record = CallRecord(started_at=started, status=CallStatus.ANSWERED, ended_at=ended)
                 record.hangup_reason = "do_not_call"
+            elif status.startswith("callback+"):  # answered: "call me back in N hours"
+                record = CallRecord(started_at=started, status=CallStatus.ANSWERED, ended_at=ended)
+                record.hangup_reason = "callback_requested"
+                record.callback_at = ended + timedelta(hours=float(status.split("+")[1]))
             else:
                 record = CallRecord(started_at=started, status=CallStatus(status), ended_at=ended)
             if record.status is CallStatus.ANSWERED:

@@ -16,13 +16,17 @@ from livekit import api
 from livekit.agents import AgentSession
 
 from livekit_stub import API_KEY, API_SECRET, LiveKitStub
-from outbound_caller.call.agent import CallState, OutboundCaller, Practice
+from outbound_caller.call.identity import first_agent
 from outbound_caller.call.line import Call
+from outbound_caller.call.state import CallState, Practice
 from outbound_caller.call.telephony import Telephony
+from outbound_caller.call.voicemail import voicemail_message
 from outbound_caller.cli.scripted import Rule, ScriptedLLM
 from outbound_caller.outcome import CallRecord
 from outbound_caller.store.appointments import Store
 from outbound_caller.store.scheduling import Appointment, InMemoryScheduler
+
+pytest_plugins = ["pass_k"]
 
 NY = ZoneInfo("America/New_York")
 NOW = datetime(2026, 11, 30, 10, 0, tzinfo=NY)  # a Monday morning
@@ -32,6 +36,9 @@ PATIENT_PHONE = "+14155550123"
 TRANSFER_TO = "+14155550199"
 LOG = {"job_id": "AJ_test1", "room": ROOM}
 PRACTICE = Practice("Bright Smile Dental", NY, "+14155550100")
+VOICEMAIL_MESSAGE = voicemail_message(
+    practice_name="Bright Smile Dental", callback_number="+14155550100"
+)
 
 
 def jane_appointment() -> Appointment:
@@ -111,17 +118,31 @@ async def start_call(telephony: Telephony) -> AsyncIterator[StartCall]:
         appointments: list[Appointment] | None = None,
         patient_name: str | None = "Jane Doe",
         date_of_birth: date | None = None,
+        identified: bool | None = None,
+        voicemail_policy: str = "hangup",
+        providers: tuple[str, ...] = ("Dr. Rivera",),
         **llm_options: Any,
     ) -> LiveCall:
+        """A call at the scheduling stage (the person confirmed), or, with a date of birth
+        to check or ``identified=False``, at the identity check."""
         own = appointments if appointments is not None else [appointment or jane_appointment()]
         scheduler = InMemoryScheduler(
-            zone=NY, now=lambda: NOW, appointments=[*own, other_patients_appointment()]
+            zone=NY,
+            now=lambda: NOW,
+            providers=providers,
+            appointments=[*own, other_patients_appointment()],
         )
         model = ScriptedLLM(rules, **llm_options)
         session: AgentSession[CallState] = AgentSession(llm=model)
         record = CallRecord(started_at=NOW)
         call = Call(
-            telephony=telephony, session=session, record=record, now=lambda: NOW, log_extra=LOG
+            telephony=telephony,
+            session=session,
+            record=record,
+            now=lambda: NOW,
+            log_extra=LOG,
+            voicemail_policy=voicemail_policy,  # type: ignore[arg-type]
+            voicemail_message=VOICEMAIL_MESSAGE,
         )
         state = CallState(
             practice=PRACTICE,
@@ -135,9 +156,10 @@ async def start_call(telephony: Telephony) -> AsyncIterator[StartCall]:
             log_extra=LOG,
             verify_date_of_birth=date_of_birth is not None,
             date_of_birth=date_of_birth,
+            identified=identified if identified is not None else date_of_birth is None,
         )
         session.userdata = state
-        await session.start(OutboundCaller(state), record=False)
+        await session.start(first_agent(state), record=False)
         sessions.append(session)
         return LiveCall(session, state, call, model, scheduler)
 

@@ -33,11 +33,16 @@ NY = ZoneInfo("America/New_York")
 OPENING = "Hi, this is the automated assistant calling from Bright Smile Dental. Is this Jane?"
 GOODBYE = "Thanks Jane, see you then. Goodbye!"
 TRANSFERRING = "Of course, I'm transferring you to the front desk now."
+ASK = "Thanks, Jane. Can you still make your check-up?"
 RULES = [
     Rule(r"give the opening now", Turn(OPENING)),
     Rule(r"^can i speak to a person", Turn(TRANSFERRING, (ToolCall("transfer_call"),))),
     Rule(r"^transfer_call -> ", Turn("")),
-    Rule(r"^yes, this is jane", Turn("", (ToolCall("confirm_appointment"),))),
+    Rule(
+        r"^yes, this is jane", Turn("", (ToolCall("confirmed_identity", {"speaker": "patient"}),))
+    ),
+    Rule(r"identity is confirmed", Turn(ASK)),
+    Rule(r"^yes, i can make it", Turn("", (ToolCall("confirm_appointment"),))),
     Rule(r"^confirm_appointment -> ", Turn("You're confirmed. Anything else?")),
     Rule(r"^no, that's all", Turn("", (ToolCall("end_call", {"reason": "completed"}),))),
     Rule(r"^end_call -> ", Turn(GOODBYE)),
@@ -185,7 +190,9 @@ async def test_an_answered_call_runs_through_the_real_entrypoint(
 
     await said(watch, OPENING)
     [session] = watch.sessions
-    await session.run(user_input="Yes, this is Jane, and I can make it.")
+    await session.run(user_input="Yes, this is Jane.")
+    await said(watch, ASK)
+    await session.run(user_input="Yes, I can make it.")
     await session.run(user_input="No, that's all, thanks. Bye.")
     goodbye_done = await said(watch, GOODBYE)
     await job.ended()
@@ -217,7 +224,7 @@ async def test_an_answered_call_runs_through_the_real_entrypoint(
     assert "confirmed " in call.changes
     # and the transcript, in the configured folder
     [transcript] = list(Path(env["TRANSCRIPT_DIR"]).iterdir())
-    assert "callee: Yes, this is Jane, and I can make it." in transcript.read_text()
+    assert "callee: Yes, I can make it." in transcript.read_text()
     assert job.shutdown_reason is not None
 
 
@@ -236,8 +243,17 @@ async def test_an_appointment_the_store_does_not_have_is_never_dialed(
 
 
 async def test_a_transfer_goes_out_after_the_announcement_has_played(
-    env: dict[str, str], watch: Watch, vad: Any, livekit_server: LiveKitStub
+    env: dict[str, str],
+    watch: Watch,
+    vad: Any,
+    livekit_server: LiveKitStub,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    # the worker's clock runs from a weekday morning, when the office takes transfers
+    real = datetime.now(UTC)
+    morning = datetime.combine(real.astimezone(NY).date(), datetime.min.time(), NY)
+    morning += timedelta(days=7 - morning.weekday(), hours=10)  # next Monday, 10:00
+    monkeypatch.setattr(worker, "now_utc", lambda: datetime.now(UTC) - real + morning)
     appointment_id = await janes_appointment(env)
     job = FakeJob(
         metadata=json.dumps(

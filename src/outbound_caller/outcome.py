@@ -50,6 +50,9 @@ class CallRecord:
     tools_used: list[str] = field(default_factory=list)
     changes: list[str] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
+    callback_at: datetime | None = None  # the patient asked to be called back then (UTC)
+    callback_note: str | None = None
+    office_messages: list[str] = field(default_factory=list)  # for the staff; never logged
 
     @property
     def duration_seconds(self) -> float | None:
@@ -67,4 +70,6 @@ class CallRecord:
             "tools_used": list(self.tools_used),
             "changes": list(self.changes),
             "errors": list(self.errors),
+            "callback_at": self.callback_at.isoformat() if self.callback_at else None,
+            "office_messages": len(self.office_messages),
         }

@@ -19,15 +19,9 @@ from typing import Any
 from livekit import api, rtc
 from livekit.agents import AgentServer, AgentSession, JobContext, JobProcess, cli
 
-from .call.agent import (
-    CallState,
-    OutboundCaller,
-    Practice,
-    build_check_in,
-    build_opening,
-    build_silent_goodbye,
-)
+from .call.agent import build_check_in, build_opening, build_silent_goodbye
 from .call.context import inline_context, store_context
+from .call.identity import first_agent
 from .call.line import Call
 from .call.pipeline import (
     build_amd,
@@ -38,6 +32,7 @@ from .call.pipeline import (
     register_english_runner,
     session_start_options,
 )
+from .call.state import CallState, Practice
 from .call.telephony import Telephony, call_control_api
 from .call.transcripts import write_transcript
 from .call.voicemail import VERDICT_WAIT_S, Action, opening_delay, voicemail_message
@@ -165,7 +160,18 @@ async def entrypoint(ctx: JobContext) -> None:
         log_extra=extra,
     )
     session = build_session(settings, vad_model=ctx.proc.userdata["vad"])
-    call = Call(telephony=telephony, session=session, record=record, now=now_utc, log_extra=extra)
+    call = Call(
+        telephony=telephony,
+        session=session,
+        record=record,
+        now=now_utc,
+        log_extra=extra,
+        voicemail_policy=settings.voicemail_policy,
+        voicemail_message=voicemail_message(
+            practice_name=context.practice.name,
+            callback_number=context.practice.callback_number,
+        ),
+    )
     state = CallState(
         practice=context.practice,
         scheduler=context.scheduler,
@@ -209,7 +215,7 @@ async def entrypoint(ctx: JobContext) -> None:
         wait=settings.silence_timeout,
     )
     await session.start(
-        OutboundCaller(state, llm=build_llm(settings)),
+        first_agent(state, llm=build_llm(settings)),
         room=ctx.room,
         **session_start_options(telephony.identity),
     )
@@ -234,10 +240,7 @@ async def entrypoint(ctx: JobContext) -> None:
             # second line against a greeting the detector did not settle
             logger.warning("no answering-machine verdict: %r", exc, extra=extra)
             verdict = None
-    message = voicemail_message(
-        practice_name=state.practice.name, callback_number=state.practice.callback_number
-    )
-    action = await call.apply_verdict(verdict, policy=settings.voicemail_policy, message=message)
+    action = await call.apply_verdict(verdict)
     if action is Action.CONVERSE:
         await call.greet_when_ready(
             delay=opening_delay(verdict, settings.greeting_delay), opening=build_opening(state)

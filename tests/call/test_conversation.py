@@ -6,15 +6,26 @@ import dataclasses
 import inspect
 import json
 import logging
-import re
 from datetime import date, datetime, timedelta
 
 import pytest
 
-from conftest import LOG, NY, PATIENT_PHONE, ROOM, TRANSFER_TO, StartCall, jane_appointment
+from conftest import (
+    LOG,
+    NY,
+    PATIENT_PHONE,
+    PRACTICE,
+    ROOM,
+    TRANSFER_TO,
+    StartCall,
+    jane_appointment,
+)
 from helpers import eventually
 from livekit_stub import Fail, LiveKitStub
 from outbound_caller.call.agent import OutboundCaller, build_instructions
+from outbound_caller.call.identity import IdentityCheck
+from outbound_caller.call.line_tools import LINE_TOOLS, leave_message_for_office
+from outbound_caller.call.state import CallState
 from outbound_caller.cli.scripted import Rule, ToolCall, Turn
 from outbound_caller.outcome import CallStatus
 from outbound_caller.store.scheduling import Appointment, Slot
@@ -33,7 +44,8 @@ async def test_confirm_keeps_the_time_and_marks_it_confirmed(start_call: StartCa
 
     result.expect.next_event().is_function_call(name="confirm_appointment", arguments={})
     result.expect.next_event().is_function_call_output(
-        output="Confirmed: Tuesday the 1st of December at 2:30 in the afternoon with Dr. Rivera."
+        output="Confirmed: tomorrow, Tuesday, December 1st at 2:30 in the afternoon with "
+        "Dr. Rivera. Tell the patient it is confirmed."
     )
     result.expect.next_event().is_message(role="assistant")
     result.expect.no_more_events()
@@ -44,47 +56,52 @@ async def test_confirm_keeps_the_time_and_marks_it_confirmed(start_call: StartCa
     assert live.state.record.changes == ["confirmed 2026-12-01T14:30:00-05:00"]
 
 
-async def test_reschedule_offers_real_slots_and_moves_the_appointment(
+async def test_a_move_offers_real_times_reads_one_back_and_books_it_after_a_yes(
     start_call: StartCall,
 ) -> None:
-    offered: list[str] = []
-
-    def offer(output: str) -> Turn:
-        offered.extend(re.findall(r"slot id (slot_\w+)", output))
-        return Turn("On Wednesday I have 8 in the morning or 1 in the afternoon.")
-
     live = await start_call(
         [
             Rule(
                 r"another day",
-                Turn("", (ToolCall("look_up_availability", {"date": "2026-12-02"}),)),
+                Turn("One moment.", (ToolCall("find_open_times", {"from_date": "2026-12-02"}),)),
             ),
-            Rule(r"^look_up_availability ->", offer),
-            Rule(
-                r"first one",
-                lambda _: Turn("", (ToolCall("confirm_appointment", {"slot_id": offered[0]}),)),
-            ),
-            Rule(r"^confirm_appointment ->", Turn("Done, you're moved.")),
+            Rule(r"^find_open_times ->", Turn("On Wednesday I have 8 in the morning or noon.")),
+            Rule(r"first one", Turn("", (ToolCall("move_appointment", {"option": "s1"}),))),
+            Rule(r"^move_appointment -> not booked", Turn("Wednesday at 8 with Dr. Rivera?")),
+            Rule(r"^yes", Turn("", (ToolCall("move_appointment", {"option": "s1"}),))),
+            Rule(r"^move_appointment -> moved", Turn("Done, you're moved.")),
         ]
     )
     result = await live.session.run(user_input="Can we do another day? Wednesday maybe.")
+    result.expect.next_event().is_message(role="assistant")  # "one moment" before the lookup
     result.expect.next_event().is_function_call(
-        name="look_up_availability", arguments={"date": "2026-12-02"}
+        name="find_open_times", arguments={"from_date": "2026-12-02"}
     )
     listing = result.expect.next_event().is_function_call_output().event().item.output
-    assert listing.startswith("Open times on Wednesday the 2nd of December: 8 in the morning")
-    result.expect.next_event().is_message(role="assistant")
-    assert offered
+    # four options spread over the day, each with its provider, under short ids
+    assert listing.startswith(
+        "Open times: s1: Wednesday, December 2nd at 8 in the morning with Dr. Rivera; "
+        "s2: Wednesday, December 2nd at 10 in the morning with Dr. Rivera; "
+        "s3: Wednesday, December 2nd at 1 in the afternoon with Dr. Rivera; "
+        "s4: Wednesday, December 2nd at 3 in the afternoon with Dr. Rivera. 12 more open times"
+    ), listing
+    assert "slot_" not in listing
 
     result = await live.session.run(user_input="The first one please.")
-    result.expect.next_event().is_function_call(
-        name="confirm_appointment", arguments={"slot_id": offered[0]}
+    result.expect.next_event().is_function_call(name="move_appointment", arguments={"option": "s1"})
+    read_back = result.expect.next_event().is_function_call_output().event().item.output
+    assert read_back.startswith(
+        "Not booked yet. Read it back: Wednesday, December 2nd at 8 in the morning with "
+        "Dr. Rivera, and ask whether that is right."
     )
-    result.expect.next_event().is_function_call_output(
-        output="Moved and confirmed: Wednesday the 2nd of December at 8 in the morning "
-        "with Dr. Rivera."
-    )
+    assert (await live.scheduler.get_appointment("appt-1")).status == "scheduled"  # not yet
 
+    result = await live.session.run(user_input="Yes, that's right.")
+    result.expect.next_event().is_function_call(name="move_appointment", arguments={"option": "s1"})
+    result.expect.next_event().is_function_call_output(
+        output="Moved and confirmed: Wednesday, December 2nd at 8 in the morning "
+        "with Dr. Rivera. Tell the patient the new time."
+    )
     moved = await live.scheduler.get_appointment("appt-1")
     assert moved.start == datetime(2026, 12, 2, 8, 0, tzinfo=NY)
     assert moved.end == datetime(2026, 12, 2, 8, 30, tzinfo=NY)
@@ -94,53 +111,76 @@ async def test_reschedule_offers_real_slots_and_moves_the_appointment(
     assert datetime(2026, 12, 1, 14, 30, tzinfo=NY) in [s.start for s in tuesday]
 
 
-async def test_an_invented_slot_id_changes_nothing(start_call: StartCall) -> None:
+async def test_a_move_asked_twice_in_one_turn_is_not_a_yes(start_call: StartCall) -> None:
+    """The read-back needs the patient's answer: a second call in the same turn (before
+    they could say yes) books nothing."""
+    live = await start_call(
+        [
+            Rule(
+                r"^wednesday", Turn("", (ToolCall("find_open_times", {"from_date": "2026-12-02"}),))
+            ),
+            Rule(r"^find_open_times ->", Turn("Eight?")),
+            Rule(r"^eight", Turn("", (ToolCall("move_appointment", {"option": "s1"}),))),
+            Rule(
+                r"^move_appointment -> not booked",
+                Turn("", (ToolCall("move_appointment", {"option": "s1"}),)),
+            ),
+        ]
+    )
+    await live.session.run(user_input="Wednesday?")
+    result = await live.session.run(user_input="Eight.")
+    outputs = [e.item.output for e in result.events if e.type == "function_call_output"]
+    assert len(outputs) >= 2
+    assert {o.split(".")[0] for o in outputs} == {"Not booked yet"}
+    assert (await live.scheduler.get_appointment("appt-1")).status == "scheduled"
+
+
+async def test_an_option_this_call_never_offered_changes_nothing(start_call: StartCall) -> None:
     live = await start_call(
         [
             Rule(
                 r"friday at 3",
-                Turn("", (ToolCall("confirm_appointment", {"slot_id": "slot_made_up"}),)),
+                Turn("", (ToolCall("move_appointment", {"option": "slot_0123456789abcdef"}),)),
             ),
-            Rule(r"^confirm_appointment ->", Turn("Let me check that day again.")),
+            Rule(r"^move_appointment ->", Turn("Let me look Friday up.")),
         ]
     )
     result = await live.session.run(user_input="Put me on Friday at 3.")
-    result.expect.next_event().is_function_call(name="confirm_appointment")
+    result.expect.next_event().is_function_call(name="move_appointment")
     output = result.expect.next_event().is_function_call_output().event().item
     assert output.is_error
-    assert "I don't have that time on my list" in output.output
+    assert output.output.startswith("There is no option 'slot_0123456789abcdef' on this call")
     assert (await live.scheduler.get_appointment("appt-1")).status == "scheduled"
     assert live.state.record.changes == []
 
 
-async def test_a_slot_taken_meanwhile_gets_a_speakable_refusal(start_call: StartCall) -> None:
-    offered: list[str] = []
+async def test_a_time_taken_meanwhile_is_refused_with_the_searchs_other_options(
+    start_call: StartCall,
+) -> None:
     live = await start_call(
         [
             Rule(
-                r"^wednesday", Turn("", (ToolCall("look_up_availability", {"date": "2026-12-02"}),))
+                r"^wednesday", Turn("", (ToolCall("find_open_times", {"from_date": "2026-12-02"}),))
             ),
-            Rule(
-                r"^look_up_availability ->",
-                lambda out: (offered.extend(re.findall(r"slot_\w+", out)), Turn("8 or 1?"))[1],
-            ),
-            Rule(
-                r"eight",
-                lambda _: Turn("", (ToolCall("confirm_appointment", {"slot_id": offered[0]}),)),
-            ),
-            Rule(r"^confirm_appointment ->", Turn("Sorry, that time was just taken.")),
+            Rule(r"^find_open_times ->", Turn("8 or 10?")),
+            Rule(r"^eight|^yes", Turn("", (ToolCall("move_appointment", {"option": "s1"}),))),
+            Rule(r"^move_appointment -> not booked", Turn("Wednesday at 8, right?")),
+            Rule(r"^move_appointment ->", Turn("Sorry, that time was just taken.")),
         ]
     )
     await live.session.run(user_input="Wednesday?")
-    # another call books 8 o'clock for John before Jane decides
-    await live.scheduler.reschedule("appt-2", offered[0])
-    result = await live.session.run(user_input="Eight works.")
-    result.expect.next_event().is_function_call(name="confirm_appointment")
+    await live.session.run(user_input="Eight works.")
+    # another call books 8 o'clock for John before Jane says yes
+    [eight] = [s for s in live.state.offers.values() if s.start.astimezone(NY).hour == 8]
+    await live.scheduler.reschedule("appt-2", eight.id)
+    result = await live.session.run(user_input="Yes.")
+    result.expect.next_event().is_function_call(name="move_appointment")
     output = result.expect.next_event().is_function_call_output().event().item
     assert output.is_error
-    assert output.output.startswith("That time was just taken. Other open times that day: ")
-    assert "8:30 in the morning with Dr. Rivera (slot id slot_" in output.output
-    assert offered[0] not in output.output
+    assert output.output.startswith(
+        "Not booked: That time was just taken. Tell the patient, then: Open times: s5: "
+        "Wednesday, December 2nd at 8:30 in the morning with Dr. Rivera;"
+    ), output.output
     assert (await live.scheduler.get_appointment("appt-1")).start == datetime(
         2026, 12, 1, 14, 30, tzinfo=NY
     )
@@ -152,16 +192,16 @@ async def test_a_call_without_an_appointment_looks_up_half_hour_visits(
     live = await start_call(
         [
             Rule(
-                r"^wednesday", Turn("", (ToolCall("look_up_availability", {"date": "2026-12-02"}),))
+                r"^wednesday", Turn("", (ToolCall("find_open_times", {"from_date": "2026-12-02"}),))
             ),
-            Rule(r"^look_up_availability ->", Turn("Eight or one?")),
+            Rule(r"^find_open_times ->", Turn("Eight or one?")),
         ],
         appointments=[],  # a call placed with a number only
     )
     asked: list[timedelta] = []
     availability = live.scheduler.availability
 
-    async def spy(day: date, *, duration: timedelta) -> list[Slot]:
+    async def spy(day: date, *, duration: timedelta, type_name: str | None = None) -> list[Slot]:
         asked.append(duration)
         return await availability(day, duration=duration)
 
@@ -169,7 +209,7 @@ async def test_a_call_without_an_appointment_looks_up_half_hour_visits(
     result = await live.session.run(user_input="Wednesday?")
     result.expect.skip_next()
     output = result.expect.next_event().is_function_call_output().event().item
-    assert output.output.startswith("Open times on Wednesday the 2nd of December: 8 in the")
+    assert output.output.startswith("Open times: s1: Wednesday, December 2nd at 8 in the")
     assert asked == [timedelta(minutes=30)]
 
 
@@ -177,16 +217,19 @@ async def test_a_past_day_is_refused(start_call: StartCall) -> None:
     live = await start_call(
         [
             Rule(
-                r"last week", Turn("", (ToolCall("look_up_availability", {"date": "2026-11-23"}),))
+                r"last week", Turn("", (ToolCall("find_open_times", {"from_date": "2026-11-23"}),))
             ),
-            Rule(r"^look_up_availability ->", Turn("That day has passed.")),
+            Rule(r"^find_open_times ->", Turn("That day has passed.")),
         ]
     )
     result = await live.session.run(user_input="What about last week?")
     result.expect.skip_next()
     output = result.expect.next_event().is_function_call_output().event().item
     assert output.is_error
-    assert output.output == "That day has already passed."
+    assert output.output == (
+        "Not done: That day has already passed. Tell the patient in your own words, and offer "
+        "what you can."
+    )
 
 
 async def test_transfer_sends_a_sip_refer_to_the_target(
@@ -233,8 +276,8 @@ async def test_transfer_without_a_target_offers_a_callback(
     result = await live.session.run(user_input="Just transfer me.")
     result.expect.skip_next()
     output = result.expect.next_event().is_function_call_output().event().item.output
-    assert "offer that the office calls them back" in output
-    assert "+14155550100" in output
+    assert "offer that the office calls them back (request_callback)" in output
+    assert "4 1 5, 5 5 5, 0 1 0 0" in output  # the practice's number, said in groups
     assert livekit_server.calls("TransferSIPParticipant") == []
 
 
@@ -311,7 +354,7 @@ async def test_voicemail_greeting_hangs_up_without_a_word(
 
     await eventually(lambda: len(livekit_server.calls("DeleteRoom")) == 1)
     assert live.state.record.status is CallStatus.VOICEMAIL
-    assert live.state.record.hangup_reason == "voicemail"
+    assert live.state.record.hangup_reason == "answering machine (machine)"
     assert live.state.record.amd == "machine"
 
 
@@ -330,8 +373,11 @@ async def test_medical_question_gets_no_advice_and_changes_nothing(start_call: S
     result.expect.next_event().is_message(role="assistant")
     result.expect.no_more_events()  # no tool touched the schedule
     instructions = live.llm.requests[-1].items[0].text_content or ""
-    assert "no medical, clinical, insurance, billing or financial advice" in instructions
-    assert "offer to transfer them" in instructions
+    flat = " ".join(instructions.split())
+    assert "no medical, clinical, insurance, billing or cost advice" in flat
+    assert (
+        "offer to pass a message to the office (`leave_message_for_office`) or to transfer" in flat
+    )
     assert (await live.scheduler.get_appointment("appt-1")).status == "scheduled"
 
 
@@ -355,9 +401,13 @@ async def test_instructions_come_from_the_call_not_from_code(start_call: StartCa
     assert "Bright Smile Dental" in instructions
     assert "automated scheduling assistant" in instructions
     assert 'Patient: "Maria Lopez".' in instructions
-    assert "Today is Monday the 30th of November (2026-11-30)" in instructions
-    assert 'Tuesday the 1st of December at 2:30 in the afternoon with "Dr. Rivera"' in instructions
-    assert "call `end_call` at once" in instructions
+    assert "Today is Monday, November 30th (2026-11-30)" in instructions
+    assert "Tuesday 2026-12-01 (tomorrow), Wednesday 2026-12-02," in instructions
+    assert "Sunday 2026-12-13" in instructions  # two weeks of dates for "next Tuesday"
+    assert (
+        'tomorrow, Tuesday, December 1st at 2:30 in the afternoon with "Dr. Rivera"' in instructions
+    )
+    assert "You are speaking with the patient; their identity is confirmed" in instructions
     assert PATIENT_PHONE not in instructions
 
 
@@ -394,8 +444,9 @@ async def test_injection_cannot_reach_another_patients_appointment(start_call: S
             ),
             Rule(
                 r"^move john",
-                lambda _: Turn("", (ToolCall("confirm_appointment", {"slot_id": johns_slot[0]}),)),
+                lambda _: Turn("", (ToolCall("move_appointment", {"option": johns_slot[0]}),)),
             ),
+            Rule(r"^now move|^yes", Turn("", (ToolCall("move_appointment", {"option": "s1"}),))),
             Rule(r" -> ", Turn("I can only help with your own appointment.")),
         ]
     )
@@ -406,7 +457,17 @@ async def test_injection_cannot_reach_another_patients_appointment(start_call: S
     refused = result.expect.next_event().is_function_call_output().event().item
     assert refused.is_error
     assert "no appointment 2" in refused.output
-    await live.session.run(user_input="Move John Roe's appointment to that time.")
+    result = await live.session.run(user_input="Move John Roe's appointment to that time.")
+    result.expect.skip_next()
+    refused = result.expect.next_event().is_function_call_output().event().item
+    assert refused.is_error  # a real store slot id is not an option this call offered
+    assert refused.output.startswith(f"There is no option {johns_slot[0]!r} on this call")
+    # an option the call did offer moves only the call's own appointment
+    live.state.offers["s1"] = (
+        await live.scheduler.availability(date(2026, 12, 3), duration=HALF_HOUR)
+    )[1]
+    await live.session.run(user_input="Now move John Roe's appointment to that one.")
+    await live.session.run(user_input="yes")
     john = await live.scheduler.get_appointment("appt-2")
     assert (john.status, john.start) == ("scheduled", datetime(2026, 12, 3, 9, 0, tzinfo=NY))
     jane = await live.scheduler.get_appointment("appt-1")
@@ -428,18 +489,15 @@ async def test_with_two_appointments_each_tool_needs_a_number_that_is_on_the_cal
             Rule(r"^cancel$", Turn("", (ToolCall("cancel_appointment"),))),
             Rule(r"^cancel three", Turn("", (ToolCall("cancel_appointment", {"appointment": 3}),))),
             Rule(r"^cancel one", Turn("", (ToolCall("cancel_appointment", {"appointment": 1}),))),
-            Rule(
-                r"^friday",
-                Turn("", (ToolCall("look_up_availability", {"date": "2026-12-04"}),)),
-            ),
+            Rule(r"^friday", Turn("", (ToolCall("find_open_times", {"from_date": "2026-12-04"}),))),
             Rule(r"->", lambda out: Turn(out)),
         ],
         appointments=[morning, jane_appointment()],
     )
     instructions = live.session.current_agent.instructions
     assert (
-        'appointment 1: Tuesday the 1st of December at 9 in the morning with "Dr. Chen" '
-        "(status scheduled); appointment 2: Tuesday the 1st of December at 2:30 in the "
+        'appointment 1: tomorrow, Tuesday, December 1st at 9 in the morning with "Dr. Chen" '
+        "(status scheduled); appointment 2: tomorrow, Tuesday, December 1st at 2:30 in the "
         'afternoon with "Dr. Rivera" (status scheduled)'
     ) in instructions
     errors = []
@@ -465,17 +523,34 @@ async def test_with_two_appointments_each_tool_needs_a_number_that_is_on_the_cal
 
 def test_no_tool_takes_a_patient_or_appointment_from_the_llm() -> None:
     """``appointment`` is a number into the call's own list, never a store id."""
-    allowed = {"self", "ctx", "date", "slot_id", "reason", "date_of_birth", "appointment"}
-    for name in (
-        "look_up_availability",
-        "confirm_appointment",
-        "transfer_call",
-        "end_call",
-        "detected_answering_machine",
-        "cancel_appointment",
-        "verify_identity",
-    ):
-        params = inspect.signature(getattr(OutboundCaller, name)).parameters
+    allowed = {
+        "self",
+        "ctx",
+        "from_date",
+        "to_date",
+        "part_of_day",
+        "earliest",
+        "latest",
+        "same_provider",
+        "option",
+        "reason",
+        "date_of_birth",
+        "speaker",
+        "appointment",
+        "when",
+        "note",
+    }
+    tools = [
+        *(getattr(OutboundCaller, n) for n in ("find_open_times", "confirm_appointment")),
+        *(getattr(OutboundCaller, n) for n in ("move_appointment", "cancel_appointment")),
+        IdentityCheck.verify_identity,
+        IdentityCheck.confirmed_identity,
+        *LINE_TOOLS,
+        leave_message_for_office,
+    ]
+    for tool in tools:
+        name = tool.info.name
+        params = inspect.signature(tool).parameters
         assert set(params) <= allowed, (name, params)
         if "appointment" in params:
             assert params["appointment"].annotation == "int | None", name
@@ -516,19 +591,108 @@ async def test_someone_else_answering_hears_nothing_about_the_appointment(
     start_call: StartCall,
 ) -> None:
     live = await start_call(
-        [Rule(r"roommate", Turn("No problem. Is Jane available, or should we call back later?"))]
+        [Rule(r"roommate", Turn("No problem. Is Jane available, or should we call back later?"))],
+        identified=False,
     )
     result = await live.session.run(user_input="This is her roommate, what's it about?")
-    reply = result.expect.next_event().is_message(role="assistant").event().item.text_content
+    result.expect.next_event().is_message(role="assistant")
     result.expect.no_more_events()
-    instructions = " ".join((live.llm.requests[-1].items[0].text_content or "").split())
-    assert (
-        "Say nothing about the appointment until the person confirms they are the patient"
-        in instructions
+    # the model has nothing to reveal: the appointment is not in its context at all
+    context = " ".join(
+        (item.text_content or "") for item in live.llm.requests[-1].items if item.type == "message"
     )
-    assert "reveal nothing about the appointment" in instructions
-    assert reply is not None
-    assert "December" not in reply
+    assert "reveal nothing about the appointment, not even its day" in " ".join(context.split())
+    for detail in ("December", "2:30", "Rivera", "appt-1", "2026-12-01"):
+        assert detail not in context, detail
+    tools = {t.id for t in live.session.current_agent.tools}
+    assert not tools & {"confirm_appointment", "move_appointment", "find_open_times"}
+
+
+async def test_the_appointment_reaches_the_model_only_once_the_patient_is_confirmed(
+    start_call: StartCall,
+) -> None:
+    live = await start_call(
+        [
+            Rule(
+                r"^yes, speaking",
+                Turn("", (ToolCall("confirmed_identity", {"speaker": "patient"}),)),
+            ),
+            Rule(r"identity is confirmed", Turn("Thanks! Can you still make tomorrow at 2:30?")),
+            Rule(r".", Turn("Hi, this is Bright Smile Dental's assistant. Is this Jane Doe?")),
+        ],
+        identified=False,
+    )
+    await live.session.run(user_input="Hello?")
+    result = await live.session.run(user_input="Yes, speaking.")
+    result.expect.next_event().is_function_call(
+        name="confirmed_identity", arguments={"speaker": "patient"}
+    )
+    result.expect.next_event().is_function_call_output()
+    result.expect.next_event().is_agent_handoff(new_agent_type=OutboundCaller)
+    asked = result.expect.next_event().is_message(role="assistant").event().item.text_content
+    assert asked == "Thanks! Can you still make tomorrow at 2:30?"
+    result.expect.no_more_events()
+    # the reply after the handoff came from the scheduling agent, which holds the appointment
+    instructions = live.llm.requests[-1].items[0].text_content or ""
+    assert 'tomorrow, Tuesday, December 1st at 2:30 in the afternoon with "Dr. Rivera"' in (
+        instructions
+    )
+    assert live.state.identified
+    assert live.state.speaker == "patient"
+    # the conversation so far came along
+    said = [i.text_content for i in live.llm.requests[-1].items if i.type == "message"]
+    assert "Hello?" in said
+    assert "Yes, speaking." in said
+
+
+async def test_a_parent_may_manage_a_minors_appointment_but_not_an_adults(
+    start_call: StartCall,
+) -> None:
+    rules = [
+        Rule(
+            r"^i'm his mother",
+            Turn("", (ToolCall("confirmed_identity", {"speaker": "parent_or_guardian"}),)),
+        ),
+        Rule(r"^confirmed_identity ->", lambda out: Turn(out)),
+        Rule(r"identity is confirmed", Turn("Thanks. Can he still make it tomorrow?")),
+    ]
+    adult = await start_call(rules, identified=False, date_of_birth=date(1985, 3, 14))
+    adult.state.verify_date_of_birth = False
+    result = await adult.session.run(user_input="I'm his mother, I handle his appointments.")
+    result.expect.skip_next()
+    refused = result.expect.next_event().is_function_call_output().event().item
+    assert refused.is_error
+    assert refused.output.startswith("Only the patient may discuss this appointment")
+    assert not adult.state.identified
+
+    minor = await start_call(rules, identified=False, date_of_birth=date(2011, 6, 1))
+    minor.state.verify_date_of_birth = False
+    result = await minor.session.run(user_input="I'm his mother, I handle his appointments.")
+    result.expect.contains_agent_handoff(new_agent_type=OutboundCaller)
+    assert minor.state.speaker == "parent or guardian"
+    assert "You are speaking with the patient's parent or guardian" in (
+        minor.session.current_agent.instructions
+    )
+
+
+def test_only_a_minors_identity_check_lets_a_parent_in() -> None:
+    from outbound_caller.call.identity import build_identity_instructions
+
+    minor = CallState(
+        practice=PRACTICE,
+        scheduler=None,  # type: ignore[arg-type]
+        line=None,  # type: ignore[arg-type]
+        record=None,  # type: ignore[arg-type]
+        now=lambda: datetime(2026, 11, 30, 10, 0, tzinfo=NY),
+        patient_name="Leo Park",
+        date_of_birth=date(2011, 6, 1),
+    )
+    text = " ".join(build_identity_instructions(minor).split())
+    assert "The patient is a minor: a parent or guardian may manage the appointment" in text
+    adult = dataclasses.replace(minor, date_of_birth=date(2008, 11, 30))  # 18 today
+    text = " ".join(build_identity_instructions(adult).split())
+    assert "Only the patient themself may discuss the appointment." in text
+    assert "parent or guardian may" not in text
 
 
 async def test_with_date_of_birth_checks_nothing_is_discussed_before_verification(
@@ -538,6 +702,10 @@ async def test_with_date_of_birth_checks_nothing_is_discussed_before_verificatio
         [
             Rule(r"^yes, confirm", Turn("", (ToolCall("confirm_appointment"),))),
             Rule(
+                r"^yes, it's me",
+                Turn("", (ToolCall("confirmed_identity", {"speaker": "patient"}),)),
+            ),
+            Rule(
                 r"^my birthday is the 15th",
                 Turn("", (ToolCall("verify_identity", {"date_of_birth": "1985-03-15"}),)),
             ),
@@ -545,24 +713,30 @@ async def test_with_date_of_birth_checks_nothing_is_discussed_before_verificatio
                 r"^it's the 14th",
                 Turn("", (ToolCall("verify_identity", {"date_of_birth": "1985-03-14"}),)),
             ),
-            Rule(r" -> ", Turn("Okay.")),
+            Rule(r" -> |identity is confirmed", Turn("Okay.")),
         ],
         date_of_birth=date(1985, 3, 14),
     )
     result = await live.session.run(user_input="Yes, confirm it.")
     refused = result.expect.next_event(type="function_call_output").event().item
-    assert refused.is_error
-    assert "identity is not verified yet" in refused.output
+    assert refused.is_error  # the identity stage has no appointment tools at all
+    assert refused.output.startswith("Unknown function: confirm_appointment")
     assert (await live.scheduler.get_appointment("appt-1")).status == "scheduled"
+
+    result = await live.session.run(user_input="Yes, it's me.")
+    asks = result.expect.next_event(type="function_call_output").event().item.output
+    assert asks == "Now ask for the patient's date of birth, and call verify_identity with it."
+    assert not live.state.identified
 
     result = await live.session.run(user_input="My birthday is the 15th of March 1985.")
     wrong = result.expect.next_event(type="function_call_output").event().item.output
-    assert wrong == "That does not match. Ask them to repeat their date of birth once."
+    assert wrong == "That does not match. Ask them to repeat the date of birth once."
 
     result = await live.session.run(user_input="It's the 14th, sorry.")
-    right = result.expect.next_event(type="function_call_output").event().item.output
-    assert right.startswith("Verified")
+    result.expect.contains_agent_handoff(new_agent_type=OutboundCaller)
+    assert live.state.verified
+    assert live.state.identified
     await live.session.run(user_input="Yes, confirm it.")
     assert (await live.scheduler.get_appointment("appt-1")).status == "confirmed"
     instructions = " ".join((live.llm.requests[0].items[0].text_content or "").split())
-    assert "ask for their date of birth and call `verify_identity`" in instructions
+    assert "ask for the patient's date of birth and call `verify_identity`" in instructions

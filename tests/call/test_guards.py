@@ -1,4 +1,4 @@
-"""The tools' guards, each tripped: the date-of-birth gate on every scheduling tool, the
+"""The tools' guards, each tripped: the identity gate on every scheduling tool, the
 attempt limit, and the interruption check before anything changes."""
 
 from __future__ import annotations
@@ -12,32 +12,44 @@ import pytest
 from livekit.agents import ToolError
 
 from conftest import NOW, NY, PRACTICE, StartCall, jane_appointment
-from outbound_caller.call.agent import CallState, OutboundCaller
+from outbound_caller.call.agent import OutboundCaller
+from outbound_caller.call.line_tools import transfer_call
+from outbound_caller.call.state import CallState
 from outbound_caller.cli.scripted import Rule, ToolCall, Turn
 from outbound_caller.outcome import CallRecord
 from outbound_caller.store.scheduling import InMemoryScheduler
 
 BIRTHDAY = date(1985, 3, 14)
 SCHEDULING_CALLS = [
-    ToolCall("look_up_availability", {"date": "2026-12-02"}),
+    ToolCall("find_open_times", {"from_date": "2026-12-02"}),
     ToolCall("confirm_appointment"),
-    ToolCall("confirm_appointment", {"slot_id": "slot_0123456789"}),
+    ToolCall("move_appointment", {"option": "s1"}),
     ToolCall("cancel_appointment"),
 ]
 
 
 @pytest.mark.parametrize("call", SCHEDULING_CALLS, ids=lambda c: f"{c.name}{c.arguments}")
-async def test_every_scheduling_tool_is_refused_before_the_date_of_birth_is_checked(
-    start_call: StartCall, call: ToolCall
+@pytest.mark.parametrize("stage", ["identity check", "scheduling agent, unconfirmed"])
+async def test_every_scheduling_tool_is_refused_before_the_identity_is_confirmed(
+    start_call: StartCall, call: ToolCall, stage: str
 ) -> None:
+    """At the identity stage the tools do not exist; the scheduling agent's own check is
+    the second line, should it ever be reached with the person unconfirmed."""
+    at_scheduling = stage.startswith("scheduling")
     live = await start_call(
         [Rule(r"^please", Turn("", (call,))), Rule(r" -> ", Turn("Okay."))],
         date_of_birth=BIRTHDAY,
+        identified=at_scheduling,
     )
+    if at_scheduling:
+        live.state.identified = False
     result = await live.session.run(user_input="Please do it.")
     refused = result.expect.next_event(type="function_call_output").event().item
     assert refused.is_error
-    assert "identity is not verified yet" in refused.output
+    if at_scheduling:
+        assert refused.output.startswith("The caller's identity is not confirmed")
+    else:
+        assert refused.output.startswith(f"Unknown function: {call.name}")
     assert "December" not in refused.output  # nothing about the appointment leaks
     stored = await live.scheduler.get_appointment("appt-1")
     assert (stored.status, stored.start) == ("scheduled", jane_appointment().start)
@@ -53,15 +65,14 @@ async def test_without_a_date_of_birth_check_verify_identity_says_none_is_needed
                 r"^my birthday",
                 Turn("", (ToolCall("verify_identity", {"date_of_birth": "1985-03-14"}),)),
             ),
-            Rule(r"^yes", Turn("", (ToolCall("confirm_appointment"),))),
             Rule(r" -> ", Turn("Okay.")),
-        ]
+        ],
+        identified=False,
     )  # no date of birth on file: the practice does not ask
     result = await live.session.run(user_input="My birthday is March 14th 1985.")
     output = result.expect.next_event(type="function_call_output").event().item.output
     assert output == "No date of birth check is needed on this call."
-    await live.session.run(user_input="Yes, I'll be there.")
-    assert (await live.scheduler.get_appointment("appt-1")).status == "confirmed"
+    assert live.state.identified is False  # saying a birthday is not saying who you are
 
 
 async def test_two_wrong_dates_of_birth_lock_the_check_even_for_the_right_one(
@@ -77,7 +88,7 @@ async def test_two_wrong_dates_of_birth_lock_the_check_even_for_the_right_one(
             Rule(r"^first", verify("1985-03-15")),
             Rule(r"^second", verify("1985-04-14")),
             Rule(r"^third", verify("1985-03-14")),  # the right one, too late
-            Rule(r"^confirm", Turn("", (ToolCall("confirm_appointment"),))),
+            Rule(r"^confirm", Turn("", (ToolCall("confirmed_identity", {"speaker": "patient"}),))),
             Rule(r" -> ", Turn("Okay.")),
         ],
         date_of_birth=BIRTHDAY,
@@ -86,12 +97,14 @@ async def test_two_wrong_dates_of_birth_lock_the_check_even_for_the_right_one(
     for words in ("first", "second", "third", "confirm"):
         result = await live.session.run(user_input=words)
         outputs.append(result.expect.next_event(type="function_call_output").event().item)
-    assert outputs[0].output == "That does not match. Ask them to repeat their date of birth once."
+    assert outputs[0].output == "That does not match. Ask them to repeat the date of birth once."
     assert outputs[1].output.startswith("Not verified.")
     assert outputs[2].output.startswith("Not verified.")
-    assert outputs[3].is_error
-    assert "identity is not verified yet" in outputs[3].output
+    # saying "it's me" again does not get past the check
+    assert outputs[3].output.startswith("Now ask for the patient's date of birth")
     assert live.state.verified is False
+    assert live.state.identified is False
+    assert type(live.session.current_agent).__name__ == "IdentityCheck"
     assert (await live.scheduler.get_appointment("appt-1")).status == "scheduled"
     # the log counts the failed checks (never the dates said)
     failed = [r for r in caplog.records if r.getMessage() == "identity check failed"]
@@ -111,7 +124,8 @@ async def test_a_cancellation_the_patient_asked_for_cancels_the_appointment(
     result = await live.session.run(user_input="Please cancel it, I'm moving away.")
     result.expect.next_event().is_function_call(name="cancel_appointment", arguments={})
     result.expect.next_event().is_function_call_output(
-        output="Cancelled the appointment on Tuesday the 1st of December at 2:30 in the afternoon."
+        output="Cancelled the appointment on tomorrow, Tuesday, December 1st at 2:30 in the "
+        "afternoon. Tell the patient it is cancelled."
     )
     assert (await live.scheduler.get_appointment("appt-1")).status == "cancelled"
     assert live.state.record.changes == ["cancelled 2026-12-01T14:30:00-05:00"]
@@ -154,8 +168,14 @@ class Line:
     def hang_up_soon(self, reason: str) -> None:
         raise AssertionError("no hang-up expected")
 
+    def machine_reached(self) -> None:
+        raise AssertionError("no voicemail expected")
 
-def call_state(scheduler: InMemoryScheduler, line: Line) -> CallState:
+    def hold(self) -> None:
+        pass
+
+
+def call_state(scheduler: InMemoryScheduler, line: Line, slot: Any = None) -> CallState:
     return CallState(
         practice=PRACTICE,
         scheduler=scheduler,
@@ -165,29 +185,32 @@ def call_state(scheduler: InMemoryScheduler, line: Line) -> CallState:
         patient_name="Jane Doe",
         appointments=[jane_appointment()],
         transfer_to="+14155550199",
+        identified=True,
+        offers={"s1": slot},
+        read_back=("s1", 0),
     )
 
 
 async def test_nothing_changes_on_a_turn_the_patient_talked_over() -> None:
     scheduler = InMemoryScheduler(zone=NY, now=lambda: NOW, appointments=[jane_appointment()])
     line = Line()
-    state = call_state(scheduler, line)
-    agent = OutboundCaller(state)
     [slot, *_] = await scheduler.availability(
         date(2026, 12, 2), duration=jane_appointment().duration
     )
+    state = call_state(scheduler, line, slot)  # s1 read back already: the next call books
+    agent = OutboundCaller(state)
 
     def ctx() -> Any:
         return TalkedOver(state)
 
     said = [
         await agent.confirm_appointment(ctx()),
-        await agent.confirm_appointment(ctx(), slot_id=slot.id),
+        await agent.move_appointment(ctx(), option="s1"),
         await agent.cancel_appointment(ctx()),
     ]
     assert said == ["The patient interrupted; nothing was changed. Ask again."] * 3
     transfer = ctx()
-    assert await agent.transfer_call(transfer) == (
+    assert await transfer_call(transfer) == (
         "The patient interrupted; the call was not transferred. Ask again."
     )
     assert line.transferred == []

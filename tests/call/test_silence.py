@@ -184,3 +184,27 @@ async def test_a_callee_who_speaks_while_the_check_in_plays_is_not_hung_up_on(
     assert livekit_server.calls("DeleteRoom") == []
     assert state.record.hangup_reason is None
     assert not call.ended
+
+
+async def test_hold_on_keeps_the_check_in_away_until_the_hold_is_over(
+    telephony: Telephony, livekit_server: LiveKitStub, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """ "Hold on" (the agent's hold_on tool): the line going quiet is the callee fetching
+    their diary, so the check-in waits for the hold to run out instead of coming at once."""
+    from outbound_caller.call import line
+
+    monkeypatch.setattr(line, "HOLD_S", 1.0)
+    session, state, call, _ = await silent_call(telephony, away_after=0.2)
+    loop = asyncio.get_running_loop()
+    held_at = loop.time()
+    call.hold()
+    checked_in: list[float] = []
+    on_check_in(
+        session, monkeypatch, started=lambda: checked_in.append(loop.time()), done=lambda: None
+    )
+    try:
+        await eventually(lambda: bool(checked_in), within=30)
+    finally:
+        await session.aclose()
+    assert checked_in[0] - held_at >= 1.0  # away after 0.2 s, but held for 1 s
+    assert state.record.hangup_reason is None

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 from livekit.agents import AgentSession, AMDCategory, AMDPredictionEvent
 
 from conftest import PATIENT_PHONE, ROOM, StartCall
+from helpers import eventually
 from livekit_stub import LiveKitStub
 from outbound_caller.call.pipeline import build_amd
 from outbound_caller.call.voicemail import (
@@ -16,11 +19,13 @@ from outbound_caller.call.voicemail import (
     opening_delay,
     voicemail_message,
 )
+from outbound_caller.cli.scripted import Rule, ToolCall, Turn
 from outbound_caller.config import load_settings
 from outbound_caller.outcome import CallStatus
 from test_config import GOOD
 
 MESSAGE = voicemail_message(practice_name="Bright Smile Dental", callback_number="+14155550100")
+GREETING = "You've reached Jane. Please leave a message after the tone."
 
 
 def verdict(category: AMDCategory, speech: float = 2.0) -> AMDPredictionEvent:
@@ -57,9 +62,7 @@ async def test_a_person_or_an_unclear_line_gets_the_conversation(
 ) -> None:
     live = await start_call([])
     await live.call.place(PATIENT_PHONE)
-    got = await live.call.apply_verdict(
-        verdict(category) if category else None, policy="hangup", message=MESSAGE
-    )
+    got = await live.call.apply_verdict(verdict(category) if category else None)
     assert got is Action.CONVERSE
     assert livekit_server.calls("DeleteRoom") == []
     assert live.state.record.status is CallStatus.ANSWERED
@@ -74,7 +77,7 @@ async def test_a_machine_is_hung_up_on_without_a_word_by_default(
 ) -> None:
     live = await start_call([])
     await live.call.place(PATIENT_PHONE)
-    await live.call.apply_verdict(verdict(category), policy="hangup", message=MESSAGE)
+    await live.call.apply_verdict(verdict(category))
     assert said(live.session) == []
     assert [r.room for r in livekit_server.calls("DeleteRoom")] == [ROOM]
     assert live.state.record.status is CallStatus.VOICEMAIL
@@ -84,19 +87,44 @@ async def test_a_machine_is_hung_up_on_without_a_word_by_default(
 async def test_the_message_policy_leaves_only_the_practice_and_its_number(
     start_call: StartCall, livekit_server: LiveKitStub
 ) -> None:
-    live = await start_call([])
+    live = await start_call([], voicemail_policy="message")
     await live.call.place(PATIENT_PHONE)
-    await live.call.apply_verdict(
-        verdict(AMDCategory.MACHINE_VM), policy="message", message=MESSAGE
-    )
+    await live.call.apply_verdict(verdict(AMDCategory.MACHINE_VM))
     [message] = said(live.session)
     assert message == (
-        "Hello, this is the automated assistant of Bright Smile Dental. "
-        "Please call us back at 4 1 5 5 5 5 0 1 0 0. Thank you."
+        "Hello, this is the automated assistant of Bright Smile Dental. Please call us back "
+        "at 4 1 5, 5 5 5, 0 1 0 0. Again, that's 4 1 5, 5 5 5, 0 1 0 0. Thank you."
     )
     for private in ("Jane", "Doe", "December", "2:30", "Rivera", "appointment"):
         assert private not in message
     assert [r.room for r in livekit_server.calls("DeleteRoom")] == [ROOM]
+    assert live.state.record.hangup_reason == "voicemail: message left"
+
+
+async def test_a_greeting_the_model_hears_follows_the_message_policy_after_the_greeting(
+    start_call: StartCall, livekit_server: LiveKitStub
+) -> None:
+    """The detector let a greeting through and the model recognised it: the practice chose
+    to leave a message, so the message is left, once the greeting has stopped."""
+    live = await start_call(
+        [Rule(r"after the tone", Turn("", (ToolCall("detected_answering_machine"),)))],
+        voicemail_policy="message",
+    )
+    await live.call.place(PATIENT_PHONE)
+    live.session._update_user_state("speaking")  # the greeting is still playing
+    result = await live.session.run(user_input=GREETING)
+    result.expect.next_event().is_function_call(name="detected_answering_machine")
+    result.expect.next_event().is_function_call_output()
+    result.expect.no_more_events()  # the model itself says nothing
+    # the policy's task is waiting for the greeting to end: nothing said over it
+    [task] = [t for t in asyncio.all_tasks() if t.get_name() == "voicemail"]
+    assert not task.done()
+    assert said(live.session) == []
+    assert livekit_server.calls("DeleteRoom") == []
+    live.session._update_user_state("listening")  # the greeting ended (the beep)
+    await eventually(lambda: len(livekit_server.calls("DeleteRoom")) == 1)
+    assert said(live.session) == [MESSAGE]
+    assert live.state.record.status is CallStatus.VOICEMAIL
     assert live.state.record.hangup_reason == "voicemail: message left"
 
 

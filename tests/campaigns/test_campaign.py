@@ -585,3 +585,26 @@ async def test_a_trunk_that_refuses_calls_stops_the_campaign_until_resumed(store
     resumed = await run(store, world, cid, one_at_a_time)
     assert resumed.stopped is None
     assert sorted(d.phone for d in world.dials[1:]) == sorted(p["phone"] for p in [first, *rest])
+
+
+async def test_a_patient_who_asks_for_a_callback_is_called_again_at_that_time(
+    store: Store,
+) -> None:
+    """ "Call me back in three hours": the answered call does not end the campaign for them;
+    they are dialed again at that time, though the per-day cap (one) was used by the first
+    call, and the other patient, who confirmed, is not."""
+    ids = await make_practice(store)
+    world = World(store, MONDAY_9AM_NY.astimezone(UTC))
+    two = people(2)
+    world.script = {two[0]["phone"]: ["callback+3", "answered"]}
+    cid, _ = await plan_for_people(
+        store, practice_id=ids.practice, people=two, name="t", policy=FAST, now=world.t
+    )
+    summary = await run(store, world, cid, FAST)
+    dials = [(d.phone, d.at) for d in world.dials]
+    first, again = [at for phone, at in dials if phone == two[0]["phone"]]
+    assert [phone for phone, _ in dials].count(two[1]["phone"]) == 1
+    # the first call ended a minute after it was placed; the callback is 3 hours after that
+    assert again == first + timedelta(minutes=1, hours=3)
+    rows = dict(summary.rows())
+    assert (rows["dialed"], rows["answered"], rows["callback requested"]) == (3, 3, 1)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import re
 import subprocess
 import sys
 import threading
@@ -103,8 +104,13 @@ def test_demo_plays_a_whole_call_offline_against_its_own_sqlite_store(tmp_path: 
     # the practice's own database is never touched
     assert not (tmp_path / "outbound-caller.db").exists()
     assert "callee:  Hello?" in out
-    assert "agent → look_up_availability" in out
-    assert "agent → confirm_appointment" in out
+    assert 'agent → confirmed_identity({"speaker": "patient"})' in out
+    assert "agent → find_open_times" in out
+    # the offers name their providers, and the new time is read back before it is booked
+    assert re.search(r"agent:  On \w+, \w+ \d+\w\w I have .* with Dr\. ", out), out
+    read_back = out.index("agent:  Just to check: ")
+    assert out.index("callee:  Yes, that's right.") > read_back
+    assert "tool  ← Moved and confirmed: " in out[read_back:]
     assert "agent → end_call" in out
     assert "[line] hung up (completed)" in out
     assert "status=scheduled" in out.split("Appointment after")[0]
@@ -134,7 +140,13 @@ async def test_demo_moves_the_row_to_the_slot_the_callee_chose(tmp_path: Path) -
     assert f"Appointment after the call:  #{row.id}" in text
     assert "status=rescheduled" in text
     assert [(h.action, h.by) for h in history] == [("rescheduled", "demo")]
-    assert state.record.tools_used == ["look_up_availability", "confirm_appointment", "end_call"]
+    assert state.record.tools_used == [
+        "confirmed_identity",
+        "find_open_times",
+        "move_appointment",
+        "move_appointment",
+        "end_call",
+    ]
 
 
 NOW_UTC = datetime(2026, 12, 4, 12, 0, tzinfo=UTC)
@@ -248,11 +260,11 @@ def test_db_upgrade_creates_the_store_and_seed_demo_fills_it(here: Path) -> None
     code, out = cli("db", "upgrade")
     assert (code, out.strip()) == (
         0,
-        "database at sqlite+aiosqlite:///outbound-caller.db: schema created (revision 0003)",
+        "database at sqlite+aiosqlite:///outbound-caller.db: schema created (revision 0004)",
     )
     assert (here / "outbound-caller.db").exists()
     assert cli("db", "upgrade")[1].strip() == (
-        "database at sqlite+aiosqlite:///outbound-caller.db is up to date (revision 0003)"
+        "database at sqlite+aiosqlite:///outbound-caller.db is up to date (revision 0004)"
     )
     code, out = cli("db", "seed-demo")
     assert code == 0

@@ -249,3 +249,45 @@ async def test_a_cancelled_appointment_whose_time_was_taken_stays_cancelled(
     assert (await store.appointment(jane.id)).status == "cancelled"
     [*_, last] = await store.history(jane.id)
     assert last.action == "cancelled"
+
+
+def test_a_callback_and_the_patients_messages_are_listed_for_the_office(here: Path) -> None:
+    async def work() -> None:
+        store = Store(f"sqlite+aiosqlite:///{here / 'outbound-caller.db'}", now=lambda: NOW)
+        try:
+            at = NOW - timedelta(hours=1)
+            await record_placed(store, room="call-d", phone=JANE, placed_at=at)
+            record = CallRecord(
+                started_at=at, status=CallStatus.ANSWERED, ended_at=at + timedelta(minutes=1)
+            )
+            record.answered_at = at
+            record.hangup_reason = "callback_requested"
+            record.callback_at = datetime(2026, 12, 1, 22, 0, tzinfo=UTC)  # 17:00 in New York
+            record.callback_note = "driving"
+            record.office_messages = ["Her insurance changed to Delta.", "=HYPERLINK(1)"]
+            await record_outcome(
+                store, room="call-d", phone=JANE, appointment_id=None, record=record
+            )
+        finally:
+            await store.close()
+
+    asyncio.run(work())
+    code, out, err = cli("calls", "list", "--date", "today")
+    assert (code, err) == (0, "")
+    lines = out.splitlines()
+    office = lines.index("For the office:")
+    assert lines[office + 1] == (
+        "  Tue 12-01 14:30  Jane Doe: call back Tue 12-01 17:00 (driving); message: Her "
+    )
+    flat = " ".join(out.split())
+    assert "message: Her insurance changed to Delta.; message: =HYPERLINK(1)" in flat
+
+    code, out, _ = cli("calls", "list", "--date", "today", "--csv")
+    [row] = list(csv.DictReader(io.StringIO(out)))
+    assert row["callback_at"] == "2026-12-01T17:00-05:00"
+    assert row["callback_note"] == "driving"
+    assert row["office_messages"] == "Her insurance changed to Delta. | =HYPERLINK(1)"
+
+    code, out, _ = cli("calls", "list", "--date", "today", "--json")
+    record_json = json.loads(out)
+    assert record_json["callback_at"] == "2026-12-01T17:00-05:00"

@@ -188,7 +188,8 @@ def provider_script() -> dict[str, Any]:
         "phrases": [phrase(line) for line in LINES.values()],
         "llm": [
             {"user": "hello", "say": OPENING},
-            {"user": "speaking", "say": ASK},
+            {"user": "speaking", "tool": "confirmed_identity", "args": {"speaker": "patient"}},
+            {"instructions": "identity is confirmed", "say": ASK},
             {"user": "make it", "tool": "confirm_appointment", "args": {}},
             {"tool_result": "confirm_appointment", "say": CONFIRMED},
             {"user": "goodbye", "tool": "end_call", "args": {"reason": "completed"}},

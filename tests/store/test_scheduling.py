@@ -24,22 +24,39 @@ def scheduler(now: datetime = NOW) -> InMemoryScheduler:
     [
         (
             datetime(2026, 12, 3, 14, 30, tzinfo=NY),
-            "Thursday the 3rd of December at 2:30 in the afternoon",
+            "Thursday, December 3rd at 2:30 in the afternoon",
         ),
-        (datetime(2026, 12, 1, 9, 0, tzinfo=NY), "Tuesday the 1st of December at 9 in the morning"),
-        (datetime(2026, 12, 11, 12, 0, tzinfo=NY), "Friday the 11th of December at noon"),
+        (datetime(2026, 12, 1, 9, 0, tzinfo=NY), "Tuesday, December 1st at 9 in the morning"),
+        (datetime(2026, 12, 11, 12, 0, tzinfo=NY), "Friday, December 11th at noon"),
         (
             datetime(2026, 12, 22, 18, 15, tzinfo=NY),
-            "Tuesday the 22nd of December at 6:15 in the evening",
+            "Tuesday, December 22nd at 6:15 in the evening",
         ),
         (
             datetime(2026, 12, 1, 19, 30, tzinfo=UTC),
-            "Tuesday the 1st of December at 2:30 in the afternoon",
+            "Tuesday, December 1st at 2:30 in the afternoon",
         ),
     ],
 )
 def test_times_are_spoken_naturally_in_the_practice_zone(moment: datetime, spoken: str) -> None:
     assert speak_when(moment, NY) == spoken
+
+
+def test_today_and_tomorrow_are_said_and_day_first_zones_say_day_first() -> None:
+    from zoneinfo import ZoneInfo
+
+    from outbound_caller.call.speech import speak_date, speak_phone
+
+    monday = datetime(2026, 11, 30).date()
+    assert speak_date(monday, NY, today=monday) == "today, Monday, November 30th"
+    assert (
+        speak_date(monday + HALF_HOUR * 48, NY, today=monday) == "tomorrow, Tuesday, December 1st"
+    )
+    assert speak_date(monday + HALF_HOUR * 96, NY, today=monday) == "Wednesday, December 2nd"
+    london = ZoneInfo("Europe/London")
+    assert speak_date(monday, london) == "Monday the 30th of November"
+    assert speak_phone("+14155550100") == "4 1 5, 5 5 5, 0 1 0 0"
+    assert speak_phone("+442079460958") == "0 2 0, 7 9 4 6, 0 9 5 8"
 
 
 def test_ordinals() -> None:

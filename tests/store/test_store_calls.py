@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import re
 from collections.abc import AsyncIterator
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -12,8 +11,9 @@ import pytest
 from livekit.agents import AgentSession
 
 from conftest import NOW, NY
-from outbound_caller.call.agent import CallState, OutboundCaller
+from outbound_caller.call.agent import OutboundCaller
 from outbound_caller.call.context import CallContext, store_context
+from outbound_caller.call.state import CallState
 from outbound_caller.cli.scripted import Rule, ScriptedLLM, ToolCall, Turn
 from outbound_caller.dispatch import parse_metadata
 from outbound_caller.errors import MetadataError
@@ -42,6 +42,12 @@ class NoLine:
     def hang_up_soon(self, reason: str) -> None:
         pass
 
+    def machine_reached(self) -> None:
+        raise AssertionError("no voicemail expected")
+
+    def hold(self) -> None:
+        pass
+
 
 async def converse(context: CallContext, rules: list[Rule], said: list[str]) -> CallState:
     state = CallState(
@@ -52,6 +58,7 @@ async def converse(context: CallContext, rules: list[Rule], said: list[str]) -> 
         now=lambda: NOW,
         patient_name=context.patient_name,
         appointments=list(context.appointments),
+        identified=True,
     )
     async with AgentSession[CallState](llm=ScriptedLLM(rules), userdata=state) as session:
         await session.start(OutboundCaller(state))
@@ -87,24 +94,15 @@ async def test_confirming_on_a_call_writes_the_row_and_the_history(sqlite_store:
 
 async def test_rescheduling_on_a_call_moves_the_row(sqlite_store: Store) -> None:
     ids = await make_practice(sqlite_store)
-    offered: list[str] = []
-
-    def offer(output: str) -> Turn:
-        offered.extend(re.findall(r"slot id (slot_\w+)", output))
-        return Turn("I have several times on Friday.")
-
     state = await converse(
         await jane_context(sqlite_store, ids),
         [
-            Rule(r"^friday", Turn("", (ToolCall("look_up_availability", {"date": "2026-12-04"}),))),
-            Rule(r"^look_up_availability ->", offer),
-            Rule(
-                r"^the first",
-                lambda _: Turn("", (ToolCall("confirm_appointment", {"slot_id": offered[0]}),)),
-            ),
-            Rule(r"^confirm_appointment ->", Turn("Moved.")),
+            Rule(r"^friday", Turn("", (ToolCall("find_open_times", {"from_date": "2026-12-04"}),))),
+            Rule(r"^find_open_times ->", Turn("I have several times on Friday.")),
+            Rule(r"^the first|^yes", Turn("", (ToolCall("move_appointment", {"option": "s1"}),))),
+            Rule(r"^move_appointment ->", Turn("Friday at 8, right?")),
         ],
-        ["Friday would be better.", "The first one."],
+        ["Friday would be better.", "The first one.", "Yes."],
     )
     row = await sqlite_store.appointment(ids.jane_appt)
     assert row.status == "rescheduled"
@@ -141,12 +139,7 @@ async def test_both_appointments_are_settled_on_one_call(sqlite_store: Store) ->
     ids = await make_practice(sqlite_store)
     morning = await add_appointment(sqlite_store, ids, datetime(2026, 12, 1, 10, 0, tzinfo=NY))
     context = await jane_context(sqlite_store, ids)
-    offered: list[str] = []
     outputs: list[str] = []
-
-    def offer(output: str) -> Turn:
-        offered.extend(re.findall(r"slot id (slot_\w+)", output))
-        return Turn("On Friday I have several times.")
 
     def say(output: str) -> Turn:
         outputs.append(output)
@@ -162,24 +155,22 @@ async def test_both_appointments_are_settled_on_one_call(sqlite_store: Store) ->
                 r"^the afternoon",
                 Turn(
                     "",
-                    (ToolCall("look_up_availability", {"date": "2026-12-04", "appointment": 2}),),
+                    (ToolCall("find_open_times", {"from_date": "2026-12-04", "appointment": 2}),),
                 ),
             ),
-            Rule(r"^look_up_availability ->", offer),
+            Rule(r"^find_open_times ->", Turn("On Friday I have several times.")),
             Rule(
-                r"^the first",
-                lambda _: Turn(
-                    "",
-                    (ToolCall("confirm_appointment", {"slot_id": offered[0], "appointment": 2}),),
-                ),
+                r"^the first|^right",
+                Turn("", (ToolCall("move_appointment", {"option": "s1", "appointment": 2}),)),
             ),
-            Rule(r"^confirm_appointment ->", Turn("Done.")),
+            Rule(r" ->", Turn("Done.")),
         ],
         [
             "Yes, confirm it.",
             "The morning one is fine.",
             "The afternoon one, can it be Friday?",
             "The first one.",
+            "Right.",
         ],
     )
     assert "The patient has 2 appointments on this call" in outputs[0]
@@ -223,7 +214,7 @@ async def test_a_database_failure_mid_call_is_spoken_about_and_recorded(
         ],
         ["Yes, confirm it."],
     )
-    assert "can't reach the schedule right now" in outputs[0]
+    assert "The schedule cannot be reached right now" in outputs[0]
     assert "offer to transfer them" in outputs[0]
     assert state.record.errors == ["schedule unavailable"]
     assert state.record.changes == []

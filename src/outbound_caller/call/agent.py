@@ -1,109 +1,33 @@
-"""The agent that holds the conversation, and the tools it can use.
+"""The scheduling agent: the appointment conversation, once the person on the line is
+confirmed (see :mod:`.identity`, the stage before it), and the prompts of the call.
 
 The tools act on the call's own :class:`CallState` only: the patient and the
 appointments the call was placed for (one, or the patient's several on one day). No tool
 takes a patient or appointment id from the LLM, only the number of one of the call's own
-appointments, so nothing a callee says can reach anyone else's data.
+appointments and the short ids of the times offered on this call, so nothing a callee says
+can reach anyone else's data.
 """
 
 from __future__ import annotations
 
-import json
-import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
-from typing import Any, Literal, Protocol
-from zoneinfo import ZoneInfo
+from datetime import datetime, time, timedelta
+from typing import Any
 
 from livekit.agents import NOT_GIVEN, Agent, RunContext, ToolError, function_tool, llm
 
-from ..errors import ScheduleUnavailable, SchedulingError, SlotUnavailable, TransferFailed
-from ..outcome import CallRecord, CallStatus
-from ..phone import mask
-from ..store.scheduling import Appointment, Scheduler, Slot
+from ..errors import ScheduleUnavailable, SchedulingError, SlotUnavailable
+from ..store.scheduling import Appointment, Slot
 from . import prompts
-from .speech import speak_date, speak_time, speak_when
-
-logger = logging.getLogger(__name__)
+from .line_tools import LINE_TOOLS, leave_message_for_office, log, used
+from .offers import PartOfDay, Search, find
+from .speech import speak_date, speak_phone, speak_time, speak_when
+from .state import CallState, Practice, as_data
 
 DEFAULT_VISIT = timedelta(minutes=30)
-MAX_SLOTS_SPOKEN = 6
-MAX_IDENTITY_CHECKS = 2
-
-EndReason = Literal["patient_request", "do_not_call", "not_interested", "wrong_number", "completed"]
-
-
-class CallLine(Protocol):
-    """What the tools can do to the phone line."""
-
-    async def transfer(self, to_number: str) -> None:
-        """SIP-transfer the callee to ``to_number``; raises TransferFailed."""
-
-    def hang_up_soon(self, reason: str) -> None:
-        """Hang up (delete the room) in the background."""
-
-
-@dataclass(frozen=True)
-class Practice:
-    name: str
-    zone: ZoneInfo
-    callback_number: str
-    address: str = ""  # what the agent may say when asked where the practice is
-    parking: str = ""
-
-
-@dataclass
-class CallState:
-    """Per-call state, reached from tools as ``RunContext[CallState].userdata``."""
-
-    practice: Practice
-    scheduler: Scheduler
-    line: CallLine
-    record: CallRecord
-    now: Callable[[], datetime]
-    patient_name: str | None = None
-    appointments: list[Appointment] = field(default_factory=list)  # earliest first
-    transfer_to: str | None = None
-    log_extra: dict[str, Any] = field(default_factory=dict)
-    last_lookup: tuple[date, timedelta] | None = None  # day and length, for alternatives
-    verify_date_of_birth: bool = False  # the practice asks for it before any detail
-    date_of_birth: date | None = None  # on file for the patient, when the store has it
-    verified: bool = False
-    failed_checks: int = 0
-
-    def must_verify(self) -> bool:
-        return self.verify_date_of_birth and self.date_of_birth is not None
-
-    def today(self) -> date:
-        return self.now().astimezone(self.practice.zone).date()
-
-    def pick(self, number: int | None) -> tuple[int, Appointment]:
-        """The call's appointment the model means: its position (0-based) and itself.
-
-        Raises:
-            ToolError: none on file, several and no number given, or no such number.
-        """
-        count = len(self.appointments)
-        if count == 0:
-            raise ToolError("There is no appointment on file for this patient.")
-        if number is None:
-            if count > 1:
-                raise ToolError(
-                    f"The patient has {count} appointments on this call: say which one you "
-                    "mean, and pass its number (from your instructions) as `appointment`."
-                )
-            number = 1
-        if not 1 <= number <= count:
-            raise ToolError(f"There is no appointment {number}; they are numbered 1 to {count}.")
-        return number - 1, self.appointments[number - 1]
-
-
-def as_data(value: str) -> str:
-    """A record's text as the instructions quote it: in double quotes, line breaks and quotes
-    escaped, so it reads as one value and cannot start an instruction of its own."""
-    return json.dumps(value, ensure_ascii=False)
+CALENDAR_DAYS = 14
+DAY_NAMES = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
 
 
 def describe_location(practice: Practice) -> str:
@@ -119,13 +43,55 @@ def describe_location(practice: Practice) -> str:
     return line
 
 
+def describe_hours(practice: Practice) -> str:
+    """The instructions' line about the opening hours, weekdays with the same hours joined
+    ("Monday to Friday: 8 in the morning to noon and 1 in the afternoon to 5 ...")."""
+    if not practice.hours:
+        return "The opening hours are not on file: if asked, offer that the office calls back"
+    by_day: dict[int, list[tuple[time, time]]] = {}
+    for day, opens, closes in sorted(practice.hours):
+        by_day.setdefault(day, []).append((opens, closes))
+    spans: list[tuple[int, int, list[tuple[time, time]]]] = []
+    for day, periods in by_day.items():
+        if spans and spans[-1][1] == day - 1 and spans[-1][2] == periods:
+            spans[-1] = (spans[-1][0], day, periods)
+        else:
+            spans.append((day, day, periods))
+
+    def said(t: time) -> str:
+        return speak_time(datetime.combine(datetime.min, t))
+
+    parts = []
+    for first, last, periods in spans:
+        days = DAY_NAMES[first] if first == last else f"{DAY_NAMES[first]} to {DAY_NAMES[last]}"
+        hours = " and ".join(f"{said(a)} to {said(b)}" for a, b in periods)
+        parts.append(f"{days}: {hours}")
+    return "Opening hours: " + "; ".join(parts) + "; closed on other days"
+
+
+def describe_calendar(state: CallState) -> str:
+    today = state.today()
+    days = []
+    for n in range(CALENDAR_DAYS):
+        day = today + timedelta(days=n)
+        tag = " (today)" if n == 0 else " (tomorrow)" if n == 1 else ""
+        days.append(f"{day:%A} {day.isoformat()}{tag}")
+    return ", ".join(days)
+
+
+def appointment_kind(appt: Appointment) -> str:
+    """``their "Cleaning"`` or ``their appointment``."""
+    return f"their {as_data(appt.type_name)}" if appt.type_name else "their appointment"
+
+
 def describe_appointments(state: CallState) -> str:
     """The instructions' line about the appointments the call is for."""
-    zone = state.practice.zone
+    zone, today = state.practice.zone, state.today()
 
     def one(appt: Appointment) -> str:
-        when = speak_when(appt.start, zone)
-        return f"{when} with {as_data(appt.provider)} (status {appt.status})"
+        when = speak_when(appt.start, zone, today=today)
+        kind = f"{as_data(appt.type_name)} " if appt.type_name else ""
+        return f"{kind}{when} with {as_data(appt.provider)} (status {appt.status})"
 
     if not state.appointments:
         return "Their appointment: none on file; you can still offer to book one"
@@ -139,27 +105,27 @@ def describe_appointments(state: CallState) -> str:
     )
 
 
+def shared_rules() -> str:
+    return prompts.render("shared_rules")
+
+
 def build_instructions(state: CallState) -> str:
-    zone = state.practice.zone
+    zone, today = state.practice.zone, state.today()
     return prompts.render(
         "instructions",
         practice_name=state.practice.name,
-        today=speak_date(state.today()) + f" ({state.today().isoformat()})",
+        today=speak_date(today, zone) + f" ({today.isoformat()})",
+        calendar=describe_calendar(state),
         timezone=str(zone),
-        patient=(
-            as_data(state.patient_name)
-            if state.patient_name
-            else "name not on file (ask who you are speaking with)"
+        patient=as_data(state.patient_name) if state.patient_name else "name not on file",
+        speaker=(
+            "the patient" if state.speaker == "patient" else "the patient's parent or guardian"
         ),
         appointments=describe_appointments(state),
-        callback_number=state.practice.callback_number,
+        callback_number=speak_phone(state.practice.callback_number),
         location=describe_location(state.practice),
-        identity_check=(
-            "Then ask for their date of birth and call `verify_identity` with it; discuss the "
-            "appointment only once it returns that they are verified."
-            if state.must_verify()
-            else ""
-        ),
+        hours=describe_hours(state.practice),
+        shared_rules=shared_rules(),
     )
 
 
@@ -172,8 +138,8 @@ def build_opening(state: CallState) -> str:
 
 
 UNREACHABLE = (
-    "I can't reach the schedule right now. Apologise, say nothing was changed, and offer to "
-    "transfer them to the practice staff or have the office call them back."
+    "The schedule cannot be reached right now. Apologise, say nothing was changed, and offer "
+    "to transfer them to the practice staff or have the office call them back."
 )
 
 
@@ -185,7 +151,7 @@ def build_silent_goodbye(state: CallState) -> str:
     return prompts.render(
         "silent_goodbye",
         practice_name=state.practice.name,
-        callback_number=state.practice.callback_number,
+        callback_number=speak_phone(state.practice.callback_number),
     )
 
 
@@ -194,120 +160,182 @@ def _interrupted(ctx: RunContext[CallState]) -> bool:
     return ctx.speech_handle.interrupted
 
 
-class OutboundCaller(Agent):
-    """The appointment-call agent. Give it an ``llm`` to run it alone in tests."""
+def _user_turns(ctx: RunContext[CallState]) -> int:
+    return sum(
+        1 for item in ctx.session.history.items if item.type == "message" and item.role == "user"
+    )
 
-    def __init__(self, state: CallState, *, llm: llm.LLM[Any] | None = None) -> None:
+
+def _clock(text: str | None, what: str) -> time | None:
+    if text is None or not text.strip():
+        return None
+    try:
+        return datetime.strptime(text.strip(), "%H:%M").time()
+    except ValueError:
+        raise ToolError(f"Pass `{what}` as HH:MM on a 24-hour clock (5 pm is 17:00).") from None
+
+
+def _day(text: str, what: str) -> Any:
+    try:
+        return datetime.strptime(text.strip(), "%Y-%m-%d").date()
+    except ValueError:
+        raise ToolError(
+            f"Pass `{what}` as YYYY-MM-DD; work it out from the dates in your instructions."
+        ) from None
+
+
+GREET_AFTER_IDENTITY = (
+    "The person's identity is confirmed. Thank them in a few words, then ask whether they can "
+    "still make their appointment, naming it, its day and its time."
+)
+
+
+class OutboundCaller(Agent):
+    """The scheduling stage. Give it an ``llm`` to run it alone in tests; ``greet`` when it
+    takes over from the identity check (it then opens this stage itself)."""
+
+    def __init__(
+        self,
+        state: CallState,
+        *,
+        llm: llm.LLM[Any] | None = None,
+        chat_ctx: llm.ChatContext | None = None,
+        greet: bool = False,
+    ) -> None:
         super().__init__(
-            instructions=build_instructions(state), llm=llm if llm is not None else NOT_GIVEN
+            instructions=build_instructions(state),
+            chat_ctx=chat_ctx if chat_ctx is not None else NOT_GIVEN,
+            tools=[*LINE_TOOLS, leave_message_for_office],
+            llm=llm if llm is not None else NOT_GIVEN,
         )
         self._state = state
+        self._greet = greet
+        self._last_search: Search | None = None
 
-    def _log(self, event: str, **fields: Any) -> None:
-        logger.info(event, extra={**self._state.log_extra, **fields})
+    async def on_enter(self) -> None:
+        if self._greet:
+            self.session.generate_reply(instructions=GREET_AFTER_IDENTITY)
 
-    def _used(
-        self, ctx: RunContext[CallState], tool: str, *, needs_identity: bool = False
-    ) -> CallState:
-        state = ctx.userdata
-        state.record.tools_used.append(tool)
-        self._log("tool called", tool=tool)
-        if needs_identity and state.must_verify() and not state.verified:
+    def _check(self, ctx: RunContext[CallState], tool: str) -> CallState:
+        state = used(ctx, tool)
+        if not state.identified or (state.must_verify() and not state.verified):
             raise ToolError(
-                "The caller's identity is not verified yet: ask for their date of birth and "
-                "call verify_identity first. Say nothing about the appointment until then."
+                "The caller's identity is not confirmed: say nothing about the appointment."
             )
         return state
 
     @function_tool
-    async def verify_identity(self, ctx: RunContext[CallState], date_of_birth: str) -> str:
-        """Check the date of birth the caller gave against the one on file.
-
-        Args:
-            date_of_birth: What the caller said, as YYYY-MM-DD.
-        """
-        state = self._used(ctx, "verify_identity")
-        if not state.must_verify():
-            return "No date of birth check is needed on this call."
-        if state.failed_checks >= MAX_IDENTITY_CHECKS:
-            return "Not verified. Do not discuss the appointment; offer that the office calls back."
-        try:
-            given = datetime.strptime(date_of_birth.strip(), "%Y-%m-%d").date()
-        except ValueError:
-            raise ToolError("I didn't catch that date of birth; ask for it again.") from None
-        if given == state.date_of_birth:
-            state.verified = True
-            self._log("identity verified")
-            return "Verified: this is the patient. You may discuss the appointment."
-        state.failed_checks += 1
-        self._log("identity check failed", attempt=state.failed_checks)
-        if state.failed_checks >= MAX_IDENTITY_CHECKS:
-            return "Not verified. Do not discuss the appointment; offer that the office calls back."
-        return "That does not match. Ask them to repeat their date of birth once."
-
-    @function_tool
-    async def look_up_availability(
-        self, ctx: RunContext[CallState], date: str, appointment: int | None = None
+    async def find_open_times(
+        self,
+        ctx: RunContext[CallState],
+        from_date: str,
+        to_date: str | None = None,
+        part_of_day: PartOfDay = "any",
+        earliest: str | None = None,
+        latest: str | None = None,
+        same_provider: bool = False,
+        appointment: int | None = None,
     ) -> str:
-        """Look up the open appointment times on one day.
+        """Find open times for the appointment, as the patient asked for them. If nothing
+        matches on the asked days, it moves on to the next day that has a match.
 
         Args:
-            date: The day to look up, as YYYY-MM-DD. Work it out from what the patient said
-                and today's date in your instructions.
-            appointment: Which of the patient's appointments the new time is for, by its
-                number in your instructions; leave empty when they have only one.
+            from_date: The first day to look at, as YYYY-MM-DD.
+            to_date: The last day to look at, as YYYY-MM-DD ("next week" is its Monday to
+                Friday); leave empty for just `from_date`. At most two weeks.
+            part_of_day: "morning" (before noon), "afternoon" (noon to 5 pm), "evening"
+                (from 5 pm) or "any".
+            earliest: The earliest start they accept, as HH:MM ("after 5 pm" is 17:00).
+            latest: The latest start they accept, as HH:MM.
+            same_provider: True when they want to keep the provider they have.
+            appointment: Which of the patient's appointments, by its number in your
+                instructions; leave empty when they have only one.
         """
-        state = self._used(ctx, "look_up_availability", needs_identity=True)
-        try:
-            day = datetime.strptime(date.strip(), "%Y-%m-%d").date()
-        except ValueError:
-            raise ToolError("I didn't catch which day that is.") from None
-        duration = state.pick(appointment)[1].duration if state.appointments else DEFAULT_VISIT
+        state = self._check(ctx, "find_open_times")
+        first = _day(from_date, "from_date")
+        last = _day(to_date, "to_date") if to_date else first
+        if last < first:
+            raise ToolError("`to_date` is before `from_date`; check the days.")
+        last = min(last, first + timedelta(days=13))
+        current = state.pick(appointment)[1] if state.appointments else None
+        search = Search(
+            first=first,
+            last=last,
+            duration=current.duration if current else DEFAULT_VISIT,
+            type_name=current.type_name if current else None,
+            provider=current.provider if current and same_provider else None,
+            part=part_of_day,
+            earliest=_clock(earliest, "earliest"),
+            latest=_clock(latest, "latest"),
+        )
+        self._last_search = search
+        return await self._offer(state, search, current)
+
+    async def _offer(self, state: CallState, search: Search, current: Appointment | None) -> str:
+        zone = state.practice.zone
         async with self._speakable(state):
-            slots = await state.scheduler.availability(day, duration=duration)
-        state.last_lookup = (day, duration)
-        if not slots:
-            return f"There are no open times on {speak_date(day)}. Offer to check another day."
+            found = await find(state.scheduler, search, zone)
+        asked = speak_date(search.first, zone)
+        if search.last != search.first:
+            asked += f" to {speak_date(search.last, zone)}"
+        if not found.options:
+            return (
+                f"Nothing matches from {asked} or in the two weeks after. Tell the patient, "
+                "and offer other days or times, or that the office calls them back."
+            )
+        listed = "; ".join(self._option(state, s, current) for s in found.options)
+        head = (
+            f"Nothing matches on {asked}. The next day with a match:"
+            if found.moved_on
+            else "Open times:"
+        )
+        tail = (
+            f" {found.more} more open times match; offer them if these do not suit."
+            if found.more
+            else ""
+        )
+        moved = " Tell the patient their day is full before offering these." * found.moved_on
         return (
-            f"Open times on {speak_date(day)}: {self._listing(state, slots)}. Offer two or "
-            "three; to book one, call confirm_appointment with its slot id."
+            f"{head} {listed}.{tail}{moved} Offer two or three, each with its provider. To book "
+            "one, call move_appointment with its option id."
         )
 
-    def _listing(self, state: CallState, slots: list[Slot]) -> str:
-        zone = state.practice.zone
-        shown = slots[:: max(1, len(slots) // MAX_SLOTS_SPOKEN)][:MAX_SLOTS_SPOKEN]
-        return "; ".join(
-            f"{speak_time(s.start.astimezone(zone))} with {s.provider} (slot id {s.id})"
-            for s in shown
-        )
+    def _option(self, state: CallState, slot: Slot, current: Appointment | None) -> str:
+        option = f"s{len(state.offers) + 1}"
+        state.offers[option] = slot
+        when = speak_when(slot.start, state.practice.zone, today=state.today())
+        text = f"{option}: {when} with {slot.provider}"
+        if current is not None and slot.provider != current.provider:
+            text += f" (not their usual {current.provider}: say so)"
+        return text
 
     @asynccontextmanager
     async def _speakable(self, state: CallState) -> AsyncIterator[None]:
-        """Scheduling errors become short sentences for the model to say; an outage is
-        also recorded on the call, and a slot just taken comes with the alternatives."""
+        """Scheduling errors become instructions for the model; an outage is also recorded
+        on the call, and a slot just taken comes with the alternatives."""
         try:
             yield
         except ScheduleUnavailable:
             state.record.errors.append("schedule unavailable")
-            logger.warning("schedule unavailable", extra=state.log_extra)
+            log(state, "schedule unavailable")
             raise ToolError(UNREACHABLE) from None
         except SlotUnavailable as exc:
             raise ToolError(await self._alternatives(state, str(exc))) from None
         except SchedulingError as exc:
-            raise ToolError(str(exc)) from None
+            raise ToolError(
+                f"Not done: {exc} Tell the patient in your own words, and offer what you can."
+            ) from None
 
     async def _alternatives(self, state: CallState, taken: str) -> str:
-        """The refusal for a slot that was just taken, with other times that day."""
-        if state.last_lookup is None:
-            return taken
-        day, duration = state.last_lookup
+        """The refusal for a time that was just taken, with the search's other options."""
+        told = f"Not booked: {taken} Tell the patient"
+        if self._last_search is None:
+            return f"{told}, and offer to look for another time."
         try:
-            slots = await state.scheduler.availability(day, duration=duration)
-        except SchedulingError:
-            return taken
-        if not slots:
-            return f"{taken} There are no other open times that day."
-        return f"{taken} Other open times that day: {self._listing(state, slots)}."
+            offered = await self._offer(state, self._last_search, None)
+        except ToolError:
+            return f"{told}, and offer to look for another time."
+        return f"{told}, then: {offered}"
 
     def _changed(self, state: CallState, change: str, appointment_id: str) -> None:
         """Note ``change`` on the call's record: naming the appointment when there are several."""
@@ -317,42 +345,75 @@ class OutboundCaller(Agent):
 
     @function_tool
     async def confirm_appointment(
-        self,
-        ctx: RunContext[CallState],
-        slot_id: str | None = None,
-        appointment: int | None = None,
+        self, ctx: RunContext[CallState], appointment: int | None = None
     ) -> str:
-        """Confirm the patient's appointment, or move it to a new time and confirm that.
+        """Confirm the appointment at the time it already has. Not for a new time (that is
+        move_appointment).
 
         Args:
-            slot_id: Leave empty to confirm the appointment they already have. To move it,
-                the slot id of a time that look_up_availability returned.
             appointment: Which of the patient's appointments, by its number in your
                 instructions; leave empty when they have only one.
         """
-        state = self._used(ctx, "confirm_appointment", needs_identity=True)
+        state = self._check(ctx, "confirm_appointment")
         index, before = state.pick(appointment)
         if _interrupted(ctx):
             return "The patient interrupted; nothing was changed. Ask again."
         ctx.disallow_interruptions()
-        zone = state.practice.zone
         async with self._speakable(state):
-            if slot_id:
-                after = await state.scheduler.reschedule(before.id, slot_id.strip())
-            else:
-                after = await state.scheduler.confirm(before.id)
+            after = await state.scheduler.confirm(before.id)
         state.appointments[index] = after
-        if slot_id:
-            self._changed(
-                state,
-                f"rescheduled {before.start.isoformat()} -> {after.start.isoformat()}",
-                after.id,
-            )
-            self._log("appointment rescheduled", appointment_id=after.id)
-            return f"Moved and confirmed: {speak_when(after.start, zone)} with {after.provider}."
         self._changed(state, f"confirmed {after.start.isoformat()}", after.id)
-        self._log("appointment confirmed", appointment_id=after.id)
-        return f"Confirmed: {speak_when(after.start, zone)} with {after.provider}."
+        log(state, "appointment confirmed", appointment_id=after.id)
+        when = speak_when(after.start, state.practice.zone, today=state.today())
+        return f"Confirmed: {when} with {after.provider}. Tell the patient it is confirmed."
+
+    @function_tool
+    async def move_appointment(
+        self, ctx: RunContext[CallState], option: str, appointment: int | None = None
+    ) -> str:
+        """Move the appointment to one of the times find_open_times offered. The first call
+        only gives you the time to read back; after the patient says yes to it, call again
+        with the same option to book it.
+
+        Args:
+            option: The option id find_open_times gave for the time they chose ("s2").
+            appointment: Which of the patient's appointments, by its number in your
+                instructions; leave empty when they have only one.
+        """
+        state = self._check(ctx, "move_appointment")
+        index, before = state.pick(appointment)
+        key = option.strip().lower()
+        slot = state.offers.get(key)
+        if slot is None:
+            raise ToolError(
+                f"There is no option {option!r} on this call: use an option id from "
+                "find_open_times, or look the times up again."
+            )
+        if _interrupted(ctx):
+            return "The patient interrupted; nothing was changed. Ask again."
+        zone, today = state.practice.zone, state.today()
+        turns = _user_turns(ctx)
+        said = state.read_back
+        if said is None or said[0] != key or said[1] >= turns:
+            state.read_back = (key, turns)
+            return (
+                f"Not booked yet. Read it back: {speak_when(slot.start, zone, today=today)} "
+                f"with {slot.provider}, and ask whether that is right. Only after they say "
+                f"yes, call move_appointment again with option {key}."
+            )
+        ctx.disallow_interruptions()
+        state.read_back = None
+        async with self._speakable(state):
+            after = await state.scheduler.reschedule(before.id, slot.id)
+        state.appointments[index] = after
+        self._changed(
+            state, f"rescheduled {before.start.isoformat()} -> {after.start.isoformat()}", after.id
+        )
+        log(state, "appointment rescheduled", appointment_id=after.id)
+        return (
+            f"Moved and confirmed: {speak_when(after.start, zone, today=today)} with "
+            f"{after.provider}. Tell the patient the new time."
+        )
 
     @function_tool
     async def cancel_appointment(
@@ -365,7 +426,7 @@ class OutboundCaller(Agent):
             appointment: Which of the patient's appointments, by its number in your
                 instructions; leave empty when they have only one.
         """
-        state = self._used(ctx, "cancel_appointment", needs_identity=True)
+        state = self._check(ctx, "cancel_appointment")
         index, before = state.pick(appointment)
         if _interrupted(ctx):
             return "The patient interrupted; nothing was changed. Ask again."
@@ -374,60 +435,6 @@ class OutboundCaller(Agent):
             after = await state.scheduler.cancel(before.id)
         state.appointments[index] = after
         self._changed(state, f"cancelled {after.start.isoformat()}", after.id)
-        self._log("appointment cancelled", appointment_id=after.id)
-        return f"Cancelled the appointment on {speak_when(after.start, state.practice.zone)}."
-
-    @function_tool
-    async def transfer_call(self, ctx: RunContext[CallState]) -> str:
-        """Transfer the call to a person at the practice. Only call this after the patient
-        has confirmed they want to be transferred and you have told them you are doing it."""
-        state = self._used(ctx, "transfer_call")
-        if not state.transfer_to:
-            return (
-                "No one can take a transfer on this call. Tell the patient so, and offer that "
-                f"the office calls them back, or that they call {state.practice.callback_number}."
-            )
-        if _interrupted(ctx):
-            return "The patient interrupted; the call was not transferred. Ask again."
-        ctx.disallow_interruptions()
-        await ctx.wait_for_playout()
-        self._log("transferring", transfer_to=mask(state.transfer_to))
-        try:
-            await state.line.transfer(state.transfer_to)
-        except TransferFailed:
-            self._log("transfer failed", transfer_to=mask(state.transfer_to))
-            raise ToolError(
-                "The transfer did not go through. Apologise, and offer to keep helping or to "
-                "have the office call back."
-            ) from None
-        return "The call was transferred."
-
-    @function_tool
-    async def end_call(
-        self, ctx: RunContext[CallState], reason: EndReason = "patient_request"
-    ) -> str:
-        """End the call. Call it at once when the patient asks to stop, hang up, not be
-        called, says it is a wrong number or is not interested, and when the call is done.
-
-        Args:
-            reason: Why the call ends.
-        """
-        state = self._used(ctx, "end_call")
-        state.record.hangup_reason = reason
-        ctx.disallow_interruptions()
-
-        # The goodbye is generated from this tool's output and plays in the same speech
-        # handle; hang up once it has finished playing.
-        ctx.speech_handle.add_done_callback(lambda _: state.line.hang_up_soon(reason))
-        return "The call is ending now. Say one short goodbye sentence and nothing else."
-
-    @function_tool
-    async def detected_answering_machine(self, ctx: RunContext[CallState]) -> None:
-        """Call this when you reach a voicemail greeting or an answering machine rather
-        than a person. Say nothing; the call is hung up."""
-        state = self._used(ctx, "detected_answering_machine")
-        state.record.status = CallStatus.VOICEMAIL
-        state.record.amd = "machine"  # the model's verdict, from the greeting it heard
-        state.record.hangup_reason = "voicemail"
-        self._log("voicemail detected")
-        state.line.hang_up_soon("voicemail")
+        log(state, "appointment cancelled", appointment_id=after.id)
+        when = speak_when(after.start, state.practice.zone, today=state.today())
+        return f"Cancelled the appointment on {when}. Tell the patient it is cancelled."

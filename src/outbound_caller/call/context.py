@@ -12,7 +12,7 @@ from ..dispatch import DispatchMetadata
 from ..errors import AppointmentNotFound, MetadataError, ScheduleUnavailable
 from ..store.appointments import AppointmentRow, Store
 from ..store.scheduling import Appointment, InMemoryScheduler, Scheduler, Slot
-from .agent import Practice
+from .state import Practice
 
 INLINE_PAST = timedelta(days=1)
 INLINE_AHEAD = timedelta(days=366)
@@ -88,11 +88,19 @@ async def store_context(store: Store, meta: DispatchMetadata, *, by: str) -> Cal
     try:
         info = await store.practice(row.practice_id)
         day = await store.same_day(row, info.zone)
+        setup = await store.setup(row.practice_id)
     except ScheduleUnavailable as exc:
         raise MetadataError(f"the store cannot be read: {exc}") from None
     scheduler = StoreScheduler(store, practice_id=row.practice_id, patient_id=row.patient_id, by=by)
     return CallContext(
-        Practice(info.name, info.zone, info.callback_number, info.address, info.parking),
+        Practice(
+            info.name,
+            info.zone,
+            info.callback_number,
+            info.address,
+            info.parking,
+            hours=tuple(setup.hours),
+        ),
         scheduler,
         row.patient_name,
         tuple(a.as_domain() for a in day),
@@ -121,9 +129,14 @@ class StoreScheduler:
     async def get_appointment(self, appointment_id: str) -> Appointment:
         return (await self._own(appointment_id)).as_domain()
 
-    async def availability(self, day: date, *, duration: timedelta) -> list[Slot]:
+    async def availability(
+        self, day: date, *, duration: timedelta, type_name: str | None = None
+    ) -> list[Slot]:
         return await self._store.availability(
-            self._practice_id, day, minutes=int(duration.total_seconds() // 60)
+            self._practice_id,
+            day,
+            minutes=int(duration.total_seconds() // 60),
+            type_name=type_name,
         )
 
     async def confirm(self, appointment_id: str) -> Appointment:

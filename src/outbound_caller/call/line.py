@@ -29,6 +29,8 @@ from .voicemail import Action, VoicemailPolicy, action_for
 logger = logging.getLogger(__name__)
 
 TRANSFER_WAIT_S = 5.0
+HOLD_S = 60.0  # how long "hold on" keeps the silence check-in away
+GREETING_END_WAIT_S = 30.0  # a message waits this long at most for the greeting to end
 
 
 class Call:
@@ -42,8 +44,12 @@ class Call:
         record: CallRecord,
         now: Callable[[], datetime],
         log_extra: dict[str, Any] | None = None,
+        voicemail_policy: VoicemailPolicy = "hangup",
+        voicemail_message: str = "",
     ) -> None:
         self._telephony = telephony
+        self._voicemail = (voicemail_policy, voicemail_message)
+        self._hold_until = 0.0  # loop time until which a silent line is the callee holding
         self._session = session
         self.record = record
         self._now = now
@@ -110,16 +116,19 @@ class Call:
         )
         await self.hang_up("room join failed")
 
-    async def apply_verdict(
-        self, verdict: AMDPredictionEvent | None, *, policy: VoicemailPolicy, message: str
-    ) -> Action:
-        """Act on the answering-machine verdict (None: the detector gave none)."""
+    async def apply_verdict(self, verdict: AMDPredictionEvent | None) -> Action:
+        """Act on the answering-machine verdict (None: the detector gave none) by the
+        voicemail policy."""
+        policy, message = self._voicemail
         category = verdict.category if verdict is not None else None
         action = action_for(category, policy)
         self.record.amd = category.value if category is not None else "none"
         self._log("answering machine verdict", amd=self.record.amd, action=action.value)
-        if action is Action.CONVERSE:
-            return action
+        if action is not Action.CONVERSE:
+            await self._on_machine(action, message)
+        return action
+
+    async def _on_machine(self, action: Action, message: str) -> None:
         self.record.status = CallStatus.VOICEMAIL
         if action is Action.LEAVE_MESSAGE:
             handle = self._session.say(message, allow_interruptions=False)
@@ -127,7 +136,44 @@ class Call:
             await self.hang_up("voicemail: message left")
         else:
             await self.hang_up(f"answering machine ({self.record.amd})")
-        return action
+
+    def machine_reached(self) -> None:
+        """The model heard a voicemail greeting the detector let through: the same policy
+        as the detector's verdict. A message waits for the greeting (the callee's side) to
+        go quiet, so it is not said over the greeting and is recorded after the beep."""
+        policy, message = self._voicemail
+        action = Action.LEAVE_MESSAGE if policy == "message" else Action.HANG_UP
+        self._log("answering machine heard by the model", action=action.value)
+
+        async def _act() -> None:
+            if action is Action.LEAVE_MESSAGE:
+                await self._greeting_over()
+            await self._on_machine(action, message)
+
+        task = asyncio.create_task(_act(), name="voicemail")
+        task.add_done_callback(lambda t: t.cancelled() or t.exception())
+
+    async def _greeting_over(self) -> None:
+        if self._session.user_state != "speaking":
+            return
+        quiet = asyncio.Event()
+
+        def _changed(ev: Any) -> None:
+            if ev.new_state != "speaking":
+                quiet.set()
+
+        self._session.on("user_state_changed", _changed)
+        try:
+            await asyncio.wait_for(quiet.wait(), GREETING_END_WAIT_S)
+        except TimeoutError:
+            pass
+        finally:
+            self._session.off("user_state_changed", _changed)
+
+    def hold(self) -> None:
+        """The callee asked to hold on: a silent line is not checked in on for HOLD_S."""
+        self._hold_until = asyncio.get_event_loop().time() + HOLD_S
+        self._log("callee asked to hold on", hold_s=HOLD_S)
 
     def _heard_callee(self, ev: Any) -> None:
         if getattr(ev, "new_state", "speaking") == "speaking":
@@ -175,6 +221,10 @@ class Call:
                 while timers:
                     timers.pop().cancel()
             elif ev.new_state == "away" and not checking and not self.ended:
+                holding = self._hold_until - loop.time()
+                if holding > 0:  # the callee asked to hold on: look again when that is over
+                    timers.append(loop.call_later(holding, _state, ev))
+                    return
                 checking = True
                 self._log("line silent, checking in")
                 self._session.generate_reply(instructions=check_in).add_done_callback(_checked_in)

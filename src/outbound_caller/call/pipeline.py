@@ -22,7 +22,7 @@ from livekit.plugins import cartesia, deepgram, noise_cancellation, openai, sile
 
 from ..config import Settings, TurnDetection
 from ..errors import ModelFilesMissing
-from .agent import CallState
+from .state import CallState
 from .voicemail import DETECTION, waits_for_greeting_end
 
 DOWNLOAD_COMMAND = ".venv/bin/python -m livekit.agents download-files"

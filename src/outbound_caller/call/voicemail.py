@@ -17,6 +17,7 @@ from livekit.agents import AMDCategory, AMDPredictionEvent
 from livekit.agents.voice.amd.detector import DetectionOptions
 
 from . import prompts
+from .speech import speak_phone
 
 VoicemailPolicy = Literal["hangup", "message"]
 
@@ -75,11 +76,8 @@ def opening_delay(verdict: AMDPredictionEvent | None, greeting_delay: float) -> 
 
 
 def voicemail_message(*, practice_name: str, callback_number: str) -> str:
-    """What the agent leaves on a voicemail: the practice and its number, nothing about the
-    patient or the appointment (someone else may hear it)."""
-    spoken_number = (
-        " ".join(callback_number.removeprefix("+1"))
-        if callback_number.startswith("+1")
-        else " ".join(callback_number.lstrip("+"))
+    """What the agent leaves on a voicemail: the practice and its number, said in groups and
+    twice, nothing about the patient or the appointment (someone else may hear it)."""
+    return prompts.render(
+        "voicemail", practice_name=practice_name, callback_number=speak_phone(callback_number)
     )
-    return prompts.render("voicemail", practice_name=practice_name, callback_number=spoken_number)

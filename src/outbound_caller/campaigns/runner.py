@@ -51,6 +51,7 @@ TRUNK_STOP_REASON = (
     "the trunk (outbound-caller trunk check), then carry on with --resume {id}"
 )
 END_REASONS_NEVER = {"do_not_call", "wrong_number"}
+CALLBACK = "callback_requested"
 
 
 @dataclass(frozen=True)
@@ -73,6 +74,7 @@ class Summary:
     confirmed: int = 0
     rescheduled: int = 0
     transferred: int = 0
+    callbacks: int = 0  # calls on which the patient asked to be called back
     skipped: dict[str, int] = field(default_factory=dict)
     stopped: str | None = None  # why the campaign stopped before it was done
 
@@ -84,6 +86,7 @@ class Summary:
             ("confirmed", self.confirmed),
             ("rescheduled", self.rescheduled),
             ("transferred", self.transferred),
+            ("callback requested", self.callbacks),
             ("voicemail", o.get("voicemail", 0)),
             ("no answer", o.get("no_answer", 0)),
             ("busy", o.get("busy", 0)),
@@ -122,9 +125,17 @@ def window_opening(
 
 
 def next_step(
-    status: str, hangup_reason: str | None, attempts: int, policy: Policy, now: datetime
+    status: str,
+    hangup_reason: str | None,
+    attempts: int,
+    policy: Policy,
+    now: datetime,
+    callback_at: datetime | None = None,
 ) -> tuple[str, datetime | None]:
-    """After a call ended: ('done', None) or ('pending', when to try again)."""
+    """After a call ended: ('done', None) or ('pending', when to try again). A patient who
+    asked to be called back is called at that time (the window and caps still apply)."""
+    if hangup_reason == CALLBACK and callback_at is not None:
+        return "pending", max(callback_at, now)
     if hangup_reason in END_REASONS_NEVER or status == "declined" or status == "answered":
         return "done", None
     retry = status in RETRY or (status == "voicemail" and policy.retry_voicemail)
@@ -335,7 +346,13 @@ class Runner:
         if len(placed) >= self._policy.max_per_week:
             target.state, target.skip_reason = "skipped", "cap"
             return "skipped"
-        if sum(1 for p in placed if p >= day_start) >= self._policy.max_per_day:
+        asked = await s.scalar(  # the last call ended with a callback the patient asked for
+            select(db.Call.callback_at).where(
+                db.Call.room == room_name(target.campaign_id, target.id, target.attempts)
+            )
+        )
+        today = sum(1 for p in placed if p >= day_start)
+        if asked is None and today >= self._policy.max_per_day:
             tomorrow = datetime.combine(local_day + timedelta(days=1), time(), zone)
             if deadline is not None and tomorrow >= deadline:
                 target.state, target.skip_reason = "skipped", "cap"
@@ -423,6 +440,7 @@ class Runner:
                     target.attempts - int(never_rang or 0),
                     self._policy,
                     now,
+                    call.callback_at,
                 )
                 target.state, target.last_status = state, call.status
                 if again is not None:
@@ -457,6 +475,7 @@ async def summarize(store: Store, campaign_id: int) -> Summary:
         summary.confirmed += "confirmed " in call.changes
         summary.rescheduled += "rescheduled " in call.changes
         summary.transferred += call.hangup_reason == "transferred"
+        summary.callbacks += call.hangup_reason == CALLBACK
     summary.skipped = {reason or "": n for reason, n in skipped}
     if state == "stopped":
         summary.stopped = TRUNK_STOP_REASON.format(id=campaign_id)

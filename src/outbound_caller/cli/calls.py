@@ -40,6 +40,9 @@ FIELDS = (
     "duration_s",
     "ended_by",
     "changes",
+    "callback_at",
+    "callback_note",
+    "office_messages",
     "room",
 )
 
@@ -63,6 +66,9 @@ def _record(r: CallRow, zone: ZoneInfo, *, full: bool) -> dict[str, Any]:
         None if r.duration_s is None else round(r.duration_s),
         r.hangup_reason,
         r.changes,
+        r.callback_at.astimezone(zone).isoformat(timespec="minutes") if r.callback_at else None,
+        r.callback_note,
+        " | ".join(r.office_messages),
         r.room,
     )
     return dict(zip(FIELDS, values, strict=True))
@@ -138,6 +144,16 @@ def calls_list(
     _table(rows, zone, wide=wide, full=full)
 
 
+def for_the_office(r: CallRow, zone: ZoneInfo) -> str:
+    """What the staff must act on: a callback the patient asked for, and their messages."""
+    parts = []
+    if r.callback_at is not None:
+        callback = f"call back {r.callback_at.astimezone(zone):%a %m-%d %H:%M}"
+        parts.append(f"{callback} ({r.callback_note})" if r.callback_note else callback)
+    parts += [f"message: {m}" for m in r.office_messages]
+    return "; ".join(parts)
+
+
 def _table(rows: list[CallRow], zone: ZoneInfo, *, wide: bool, full: bool) -> None:
     table = Table(box=None, pad_edge=False, show_edge=False)
     # the short columns never wrap; the others fold (never cut off) unless --wide
@@ -165,4 +181,11 @@ def _table(rows: list[CallRow], zone: ZoneInfo, *, wide: bool, full: bool) -> No
         )
     console = Console(width=10_000 if wide else None, highlight=False, soft_wrap=False)
     console.print(table)
+    # what the staff must act on, in full, under the calls
+    follow_ups = [(r, text) for r in rows if (text := for_the_office(r, zone))]
+    if follow_ups:
+        console.print("\nFor the office:")
+        for r, text in follow_ups:
+            who = r.patient_name or (r.phone if full else mask(r.phone))
+            console.print(f"  {r.placed_at.astimezone(zone):%a %m-%d %H:%M}  {who}: {text}")
     console.print(f"{len(rows)} call(s), times in {zone}")

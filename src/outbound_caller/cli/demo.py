@@ -19,6 +19,7 @@ from zoneinfo import ZoneInfo
 
 from livekit.agents import AgentSession, APIError, APIStatusError, llm
 from livekit.agents.voice.run_result import (
+    AgentHandoffEvent,
     ChatMessageEvent,
     FunctionCallEvent,
     FunctionCallOutputEvent,
@@ -26,9 +27,10 @@ from livekit.agents.voice.run_result import (
     RunResult,
 )
 
-from ..call.agent import CallState, OutboundCaller
 from ..call.context import CallContext, store_context
+from ..call.identity import IdentityCheck
 from ..call.speech import speak_date, speak_when
+from ..call.state import CallState
 from ..dispatch import DispatchMetadata
 from ..errors import OutboundCallerError
 from ..outcome import CallRecord, CallStatus
@@ -44,6 +46,7 @@ CALLEE_LINES = [
     "Yes, this is {first_name}.",
     "Actually, could we move it to {day_name} instead?",
     "The last one, please.",
+    "Yes, that's right.",
     "No, that's all. Thanks, bye!",
 ]
 
@@ -60,36 +63,50 @@ class DemoLine:
     def hang_up_soon(self, reason: str) -> None:
         self.events.append(f"hung up ({reason})")
 
+    def machine_reached(self) -> None:
+        self.hang_up_soon("voicemail")
 
-SLOT = re.compile(
-    r"(\d{1,2}(?::\d\d)? in the (?:morning|afternoon|evening)|noon) with "
-    r"([^()]+?) \(slot id (slot_\w+)\)"
+    def hold(self) -> None:
+        self.events.append("holding on")
+
+
+OPTION = re.compile(
+    r"(s\d+): [^;]*? at (\d{1,2}(?::\d\d)? in the (?:morning|afternoon|evening)|noon) "
+    r"with (.+?)( \(not their usual .*?: say so\))?(?=; s\d+: |\. (?:\d+ more|Offer|Tell))"
 )
 
 
-def demo_llm(context: CallContext, other_day: date, about: int) -> ScriptedLLM:
+def demo_llm(context: CallContext, other_day: date, about: int, today: date) -> ScriptedLLM:
     """The script GPT-4o's part follows in the demo, about appointment ``about``."""
     [number] = [n for n, a in enumerate(context.appointments, 1) if a.id == str(about)]
     appointment = context.appointments[number - 1]
     which = {"appointment": number} if len(context.appointments) > 1 else {}
     name = context.patient_name or "there"
     first = name.split()[0]
-    offered: list[tuple[str, str]] = []
+    offered: list[tuple[str, str]] = []  # (what to say, option id)
 
     def offer(output: str) -> Turn:
-        offered[:] = [(when, sid) for when, _, sid in SLOT.findall(output)]
+        offered[:] = [
+            (f"{when} with {who}" + (" (not your usual provider)" if other else ""), option)
+            for option, when, who, other in OPTION.findall(output)
+        ]
         picks = [offered[0], offered[len(offered) // 2], offered[-1]] if offered else []
+        picks = list(dict.fromkeys(picks))
         if not picks:
             return Turn("I'm sorry, that day is fully booked. Would another day work?")
+        if len(picks) == 1:
+            return Turn(f"On {speak_date(other_day, zone)} I have {picks[0][0]}. Would that work?")
         times = ", ".join(w for w, _ in picks[:-1]) + f", or {picks[-1][0]}"
-        return Turn(f"On {speak_date(other_day)} I have {times}. Which would you like?")
+        return Turn(f"On {speak_date(other_day, zone)} I have {times}. Which would you like?")
 
-    def book(_: str) -> Turn:
+    def pick(_: str) -> Turn:
         if not offered:  # the day was full (many demo runs fill it): nothing to book
             return Turn("I'm sorry, I have nothing open that day, so your appointment stays.")
-        return Turn("", (ToolCall("confirm_appointment", {"slot_id": offered[-1][1], **which}),))
+        return Turn("", (ToolCall("move_appointment", {"option": offered[-1][1], **which}),))
 
-    when = speak_when(appointment.start, context.practice.zone)
+    zone = context.practice.zone
+    when = speak_when(appointment.start, zone, today=today)
+    kind = f"{appointment.type_name.lower()} " if appointment.type_name else "appointment "
     return ScriptedLLM(
         [
             Rule(
@@ -101,25 +118,38 @@ def demo_llm(context: CallContext, other_day: date, about: int) -> ScriptedLLM:
             ),
             Rule(
                 r"^yes, this is",
+                Turn("", (ToolCall("confirmed_identity", {"speaker": "patient"}),)),
+            ),
+            Rule(
+                r"identity is confirmed",
                 Turn(
-                    f"Thanks, {first}. I'm calling about your appointment on {when} with "
+                    f"Thanks, {first}. I'm calling about your {kind}{when} with "
                     f"{appointment.provider}. Can you still make it?"
                 ),
             ),
             Rule(
                 r"could we move it",
                 Turn(
-                    "",
-                    (ToolCall("look_up_availability", {"date": other_day.isoformat(), **which}),),
+                    "One moment.",
+                    (ToolCall("find_open_times", {"from_date": other_day.isoformat(), **which}),),
                 ),
             ),
-            Rule(r"^look_up_availability ->", offer),
-            Rule(r"the last one", book),
+            Rule(r"^find_open_times ->", offer),
+            Rule(r"the last one", pick),
             Rule(
-                r"^confirm_appointment -> moved and confirmed: ",
+                r"^move_appointment -> not booked yet\. read it back: ",
+                lambda out: Turn(
+                    "Just to check: "
+                    + out.split("Read it back: ", 1)[1].split(", and ask", 1)[0]
+                    + ". Is that right?"
+                ),
+            ),
+            Rule(r"^yes, that's right", pick),
+            Rule(
+                r"^move_appointment -> moved and confirmed: ",
                 lambda out: Turn(
                     "Done! You're now booked for "
-                    + out.split("Moved and confirmed: ", 1)[1].rstrip(".")
+                    + out.split("Moved and confirmed: ", 1)[1].split(". Tell", 1)[0]
                     + ". Is there anything else I can help with?"
                 ),
             ),
@@ -171,6 +201,10 @@ def format_event(event: RunEvent) -> str | None:
         return f"  agent → {event.item.name}({event.item.arguments})"
     if isinstance(event, FunctionCallOutputEvent):
         return f"  tool  ← {event.item.output or '(no output)'}"
+    if isinstance(event, AgentHandoffEvent):
+        return (
+            "  [identity confirmed: the scheduling agent, which holds the appointment, takes over]"
+        )
     return None
 
 
@@ -236,7 +270,7 @@ async def run_demo(
             "LLM: a scripted stand-in for GPT-4o (no network, no accounts); "
             "the agent, its tools and the scheduling store are the real ones."
         )
-        model = demo_llm(context, other_day, row.id)
+        model = demo_llm(context, other_day, row.id, now.astimezone(info.zone).date())
     else:
         out(f"LLM: {model.model} (live, text mode)")
     out(f"Store: {redact(store.url)}")
@@ -245,9 +279,9 @@ async def run_demo(
     first_name = (context.patient_name or "").split(" ")[0]
     with _quiet_framework():
         async with AgentSession[CallState](llm=model, userdata=state) as session:
-            await session.start(OutboundCaller(state))
+            await session.start(IdentityCheck(state))
             for text in CALLEE_LINES:
-                said = text.format(first_name=first_name, day_name=speak_date(other_day))
+                said = text.format(first_name=first_name, day_name=speak_date(other_day, info.zone))
                 out(f"callee:  {said}")
                 try:
                     result: RunResult[None] = await session.run(user_input=said)

@@ -13,7 +13,7 @@ import logging
 import time as time_module
 from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -92,6 +92,7 @@ class AppointmentRow:
             end=self.end,
             provider=self.provider_name,
             status=self.status,  # type: ignore[arg-type]
+            type_name=self.type_name,
         )
 
 
@@ -119,6 +120,7 @@ class PracticeSetup:
     hours: list[tuple[int, time, time]]
     closed: set[date]
     providers: list[tuple[int, str, list[tuple[int, time, time]]]]
+    provider_types: dict[int, set[str]] = field(default_factory=dict)  # what each one does
 
 
 class Store:
@@ -323,7 +325,15 @@ class Store:
             providers=[
                 (p.id, p.name, [(h.weekday, h.starts, h.ends) for h in p.hours]) for p in providers
             ],
+            provider_types={p.id: {t.name for t in p.types} for p in providers},
         )
+
+    async def setup(self, practice_id: int) -> PracticeSetup:
+        """The practice's hours, closed dates and providers (cached for CONFIG_TTL)."""
+        try:
+            return await self._setup(practice_id)
+        except (SQLAlchemyError, OSError) as exc:
+            raise self._unavailable("read", exc) from exc
 
     async def availability(
         self,
@@ -332,9 +342,11 @@ class Store:
         *,
         minutes: int,
         provider_id: int | None = None,
+        type_name: str | None = None,
         step: timedelta = SLOT_STEP,
     ) -> list[Slot]:
-        """Free slots on ``day`` for a visit of ``minutes`` with one provider, or any."""
+        """Free slots on ``day`` for a visit of ``minutes`` with one provider, or any (who
+        does ``type_name``, when it is given)."""
         now = self._now()
         setup = await self._setup(practice_id)
         _check_day(day, now.astimezone(setup.zone).date())
@@ -344,7 +356,8 @@ class Store:
         providers = [
             (pid, name, [(a, b) for d, a, b in hours if d == weekday])
             for pid, name, hours in setup.providers
-            if provider_id is None or pid == provider_id
+            if (provider_id is None or pid == provider_id)
+            and (type_name is None or type_name in setup.provider_types.get(pid, set()))
         ]
         providers = [p for p in providers if p[2]]
         if not providers:
@@ -423,9 +436,7 @@ class Store:
                 )
             ).one_or_none()
             if provider is None:
-                raise InvalidRequest(
-                    "I don't have that time on my list; let me look the day up again."
-                )
+                raise InvalidRequest("That time is not an open time the schedule offered.")
             practice = await s.get_one(db.Practice, a.practice_id)
             zone = ZoneInfo(practice.timezone)
             duration = a.end_at - a.start_at
@@ -445,9 +456,7 @@ class Store:
                 ],
                 step=SLOT_STEP,  # only times a lookup offers book
             ):
-                raise InvalidRequest(
-                    "I don't have that time on my list; let me look the day up again."
-                )
+                raise InvalidRequest("That time is not an open time the schedule offered.")
             if await _clash(s, provider_id, start, start + duration, a.id) is not None:
                 raise SlotUnavailable("That time was just taken.")
             self._history(s, a, "rescheduled", new_start=start, new_status="rescheduled", by=by)

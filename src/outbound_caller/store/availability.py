@@ -33,7 +33,7 @@ class ProviderDay:
 
 _MIX = 0x9E3779B97F4A7C15  # odd, so multiplying by it is a bijection modulo 2**64
 _UNMIX = pow(_MIX, -1, 2**64)
-_BAD_SLOT = "I don't have that time on my list; let me look the day up again."
+_BAD_SLOT = "That time is not an open time the schedule offered."
 
 
 def _scramble(value: int, factor: int) -> int:

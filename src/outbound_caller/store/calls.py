@@ -63,6 +63,9 @@ async def settle_unreported(
         return int(ghosts.rowcount + stale.rowcount)  # type: ignore[attr-defined]
 
 
+MESSAGE_SEPARATOR = "\n"  # one message per line (each is whitespace-collapsed)
+
+
 @dataclass(frozen=True)
 class CallRow:
     id: int
@@ -79,6 +82,9 @@ class CallRow:
     tools_used: str
     changes: str
     patient_name: str | None = None  # the appointment's patient, or the one with that phone
+    callback_at: datetime | None = None  # the patient asked to be called back then
+    callback_note: str | None = None
+    office_messages: tuple[str, ...] = ()  # what the patient asked to pass on to the staff
 
 
 async def record_placed(
@@ -131,6 +137,9 @@ async def record_outcome(
         call.tools_used = ",".join(record.tools_used)
         call.changes = "; ".join(record.changes)
         call.errors = "; ".join(record.errors)
+        call.callback_at = record.callback_at
+        call.callback_note = record.callback_note
+        call.office_messages = MESSAGE_SEPARATOR.join(record.office_messages)
 
 
 async def list_calls(
@@ -173,6 +182,9 @@ async def list_calls(
                 c.tools_used,
                 c.changes,
                 names.get(("appointment", c.appointment_id)) or names.get(("phone", c.phone)),
+                c.callback_at,
+                c.callback_note,
+                tuple(m for m in c.office_messages.split(MESSAGE_SEPARATOR) if m),
             )
             for c in calls
         ]

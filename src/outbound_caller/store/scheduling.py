@@ -45,6 +45,7 @@ class Appointment:
     end: datetime
     provider: str
     status: AppointmentStatus = "scheduled"
+    type_name: str | None = None  # "Cleaning"; None when the caller has no types
 
     @property
     def duration(self) -> timedelta:
@@ -56,7 +57,11 @@ class Scheduler(Protocol):
 
     async def get_appointment(self, appointment_id: str) -> Appointment: ...
 
-    async def availability(self, day: date, *, duration: timedelta) -> list[Slot]: ...
+    async def availability(
+        self, day: date, *, duration: timedelta, type_name: str | None = None
+    ) -> list[Slot]:
+        """Open times on ``day``, with providers who do ``type_name`` when it is given."""
+        ...
 
     async def confirm(self, appointment_id: str) -> Appointment: ...
 
@@ -109,7 +114,9 @@ class InMemoryScheduler:
         except KeyError:
             raise AppointmentNotFound("I can't find that appointment.") from None
 
-    async def availability(self, day: date, *, duration: timedelta) -> list[Slot]:
+    async def availability(
+        self, day: date, *, duration: timedelta, type_name: str | None = None
+    ) -> list[Slot]:
         today = self._now().astimezone(self._zone).date()
         if day < today:
             raise InvalidRequest("That day has already passed.")
@@ -132,7 +139,7 @@ class InMemoryScheduler:
         appt = await self.get_appointment(appointment_id)
         slot = self._offered.get(slot_id)
         if slot is None:
-            raise InvalidRequest("I don't have that time on my list; let me look the day up again.")
+            raise InvalidRequest("That time is not one this call offered.")
         if slot.start <= self._now():
             raise SlotUnavailable("That time has already passed.")
         if not self._is_free(slot, ignore=appt.id):

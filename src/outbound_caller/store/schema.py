@@ -307,3 +307,7 @@ class Call(Base):
     tools_used: Mapped[str] = mapped_column(Text, default="")
     changes: Mapped[str] = mapped_column(Text, default="")
     errors: Mapped[str] = mapped_column(Text, default="")
+    # the patient asked to be called back then; what they asked to pass on to the office
+    callback_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    callback_note: Mapped[str | None] = mapped_column(Text, nullable=True)
+    office_messages: Mapped[str] = mapped_column(Text, default="", server_default="")
