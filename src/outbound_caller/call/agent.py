@@ -10,9 +10,10 @@ can reach anyone else's data.
 
 from __future__ import annotations
 
+import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from datetime import datetime, time, timedelta
+from datetime import date, datetime, time, timedelta
 from typing import Any
 
 from livekit.agents import NOT_GIVEN, Agent, RunContext, ToolError, function_tool, llm
@@ -21,7 +22,7 @@ from ..errors import ScheduleUnavailable, SchedulingError, SlotUnavailable
 from ..store.scheduling import Appointment, Slot
 from . import prompts
 from .line_tools import LINE_TOOLS, leave_message_for_office, log, used
-from .offers import PartOfDay, Search, find
+from .offers import MAX_RANGE_DAYS, PartOfDay, Search, days, find
 from .speech import speak_date, speak_phone, speak_time, speak_when
 from .state import CallState, Practice, as_data
 
@@ -175,12 +176,18 @@ def _clock(text: str | None, what: str) -> time | None:
         raise ToolError(f"Pass `{what}` as HH:MM on a 24-hour clock (5 pm is 17:00).") from None
 
 
-def _day(text: str, what: str) -> Any:
-    try:
-        return datetime.strptime(text.strip(), "%Y-%m-%d").date()
-    except ValueError:
+def _day(text: str, what: str) -> date:
+    text = text.strip()
+    if not re.fullmatch(r"\d{4}-\d{2}-\d{2}", text):
         raise ToolError(
             f"Pass `{what}` as YYYY-MM-DD; work it out from the dates in your instructions."
+        )
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise ToolError(
+            f"{text} is not a day on the calendar (that month is shorter). Tell the patient, "
+            "and ask which day they mean."
         ) from None
 
 
@@ -256,7 +263,7 @@ class OutboundCaller(Agent):
         last = _day(to_date, "to_date") if to_date else first
         if last < first:
             raise ToolError("`to_date` is before `from_date`; check the days.")
-        last = min(last, first + timedelta(days=13))
+        last = min(last, first + timedelta(days=MAX_RANGE_DAYS - 1))
         current = state.pick(appointment)[1] if state.appointments else None
         search = Search(
             first=first,
@@ -294,7 +301,14 @@ class OutboundCaller(Agent):
             if found.more
             else ""
         )
-        moved = " Tell the patient their day is full before offering these." * found.moved_on
+        moved = ""
+        if found.moved_on:
+            closed = all(state.practice.closed_on(d) for d in days(search.first, search.last))
+            moved = (
+                " Tell the patient the office is closed then before offering these."
+                if closed
+                else " Tell the patient their day is full before offering these."
+            )
         return (
             f"{head} {listed}.{tail}{moved} Offer two or three, each with its provider. To book "
             "one, call move_appointment with its option id."

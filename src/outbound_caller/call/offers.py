@@ -88,7 +88,7 @@ async def _day(scheduler: Scheduler, day: date, search: Search, zone: ZoneInfo) 
     return [s for s in slots if matches(s, search, zone)]
 
 
-def _days(first: date, last: date) -> Iterable[date]:
+def days(first: date, last: date) -> Iterable[date]:
     day = first
     while day <= last:
         yield day
@@ -103,7 +103,7 @@ async def find(scheduler: Scheduler, search: Search, zone: ZoneInfo) -> Found:
             the past or beyond the booking horizon.
     """
     hits: list[Slot] = []
-    for day in _days(search.first, search.last):
+    for day in days(search.first, search.last):
         try:
             hits += await _day(scheduler, day, search, zone)
         except InvalidRequest:
@@ -113,7 +113,7 @@ async def find(scheduler: Scheduler, search: Search, zone: ZoneInfo) -> Found:
     moved_on = False
     if not hits:
         moved_on = True
-        for day in _days(search.last + timedelta(days=1), search.last + timedelta(MOVE_ON_DAYS)):
+        for day in days(search.last + timedelta(days=1), search.last + timedelta(MOVE_ON_DAYS)):
             try:
                 hits = await _day(scheduler, day, search, zone)
             except InvalidRequest:

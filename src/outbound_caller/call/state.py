@@ -51,6 +51,10 @@ class Practice:
         local = moment.astimezone(self.zone)
         return any(d == local.weekday() and a <= local.time() < b for d, a, b in self.hours)
 
+    def closed_on(self, day: date) -> bool:
+        """True when the hours are known and the office does not open on ``day``."""
+        return bool(self.hours) and all(d != day.weekday() for d, _, _ in self.hours)
+
 
 @dataclass
 class CallState:
