@@ -36,6 +36,7 @@ PATIENT_PHONE = "+14155550123"
 TRANSFER_TO = "+14155550199"
 LOG = {"job_id": "AJ_test1", "room": ROOM}
 PRACTICE = Practice("Bright Smile Dental", NY, "+14155550100")
+MESSAGE_QUIET_S = 0.2  # the quiet before a voicemail message, short for the tests
 VOICEMAIL_MESSAGE = voicemail_message(
     practice_name="Bright Smile Dental", callback_number="+14155550100"
 )
@@ -143,6 +144,7 @@ async def start_call(telephony: Telephony) -> AsyncIterator[StartCall]:
             log_extra=LOG,
             voicemail_policy=voicemail_policy,  # type: ignore[arg-type]
             voicemail_message=VOICEMAIL_MESSAGE,
+            message_quiet_s=MESSAGE_QUIET_S,
         )
         state = CallState(
             practice=PRACTICE,

@@ -240,7 +240,10 @@ async def entrypoint(ctx: JobContext) -> None:
             # second line against a greeting the detector did not settle
             logger.warning("no answering-machine verdict: %r", exc, extra=extra)
             verdict = None
-    action = await call.apply_verdict(verdict)
+        # acted on while the detector is still attached: after a machine verdict it keeps
+        # the session from answering the rest of the greeting (each sentence is a user
+        # turn), which would otherwise be spoken over the greeting before the message
+        action = await call.apply_verdict(verdict)
     if action is Action.CONVERSE:
         await call.greet_when_ready(
             delay=opening_delay(verdict, settings.greeting_delay), opening=build_opening(state)

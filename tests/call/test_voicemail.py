@@ -7,7 +7,7 @@ import asyncio
 import pytest
 from livekit.agents import AgentSession, AMDCategory, AMDPredictionEvent
 
-from conftest import PATIENT_PHONE, ROOM, StartCall
+from conftest import MESSAGE_QUIET_S, PATIENT_PHONE, ROOM, StartCall
 from helpers import eventually
 from livekit_stub import LiveKitStub
 from outbound_caller.call.pipeline import build_amd
@@ -126,6 +126,34 @@ async def test_a_greeting_the_model_hears_follows_the_message_policy_after_the_g
     assert said(live.session) == [MESSAGE]
     assert live.state.record.status is CallStatus.VOICEMAIL
     assert live.state.record.hangup_reason == "voicemail: message left"
+
+
+async def test_a_pause_between_the_greetings_sentences_does_not_start_the_message(
+    start_call: StartCall, livekit_server: LiveKitStub
+) -> None:
+    """The detector can decide before the greeting ends: the message waits until the line
+    has been quiet for the whole window, so a pause between sentences restarts the wait."""
+    live = await start_call([], voicemail_policy="message")
+    await live.call.place(PATIENT_PHONE)
+    loop = asyncio.get_running_loop()
+    spoke_at: list[float] = []
+    live.session.on(
+        "agent_state_changed",
+        lambda ev: ev.new_state == "speaking" and spoke_at.append(loop.time()),
+    )
+    live.session._update_user_state("speaking")  # the greeting's first sentence
+    verdict_applied = asyncio.create_task(live.call.apply_verdict(verdict(AMDCategory.MACHINE_VM)))
+    live.session._update_user_state("listening")  # a pause between sentences...
+    await asyncio.sleep(MESSAGE_QUIET_S / 2)
+    live.session._update_user_state("speaking")  # ...and the next sentence
+    await asyncio.sleep(MESSAGE_QUIET_S / 2)
+    live.session._update_user_state("listening")  # the greeting and its beep are over
+    last_quiet = loop.time()
+    await verdict_applied
+    assert said(live.session) == [MESSAGE]
+    assert spoke_at
+    assert spoke_at[0] >= last_quiet + MESSAGE_QUIET_S, (spoke_at, last_quiet)
+    assert [r.room for r in livekit_server.calls("DeleteRoom")] == [ROOM]
 
 
 async def test_the_detector_is_built_with_the_tuned_settings(start_call: StartCall) -> None:

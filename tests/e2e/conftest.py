@@ -25,11 +25,14 @@ from e2e.world import (
     PRACTICE,
     PROVIDERS_PORT,
     RINGING_TIMEOUT,
+    SILENCE_TIMEOUT,
     TRUNK_PASSWORD,
     TRUNK_USER,
     VENV,
+    VOICEMAIL_GREETING,
     PhoneRun,
     World,
+    greeting_to_wav,
     provider_script,
     speak_to_wav,
 )
@@ -81,6 +84,7 @@ def world(rig: Rig) -> Iterator[World]:
         "TURN_DETECTION": "vad",
         "RINGING_TIMEOUT": str(RINGING_TIMEOUT),
         "GREETING_DELAY": "3",
+        "SILENCE_TIMEOUT": str(SILENCE_TIMEOUT),
         "HF_HUB_OFFLINE": "1",
         # the rig's servers, phones and models share this machine's cores with the worker:
         # a load report above the default 0.7 would have the server drop a test's dispatch
@@ -119,6 +123,7 @@ def world(rig: Rig) -> Iterator[World]:
     world.providers.wait_for("providers ready", 30)
     for key, text in LINES.items():
         world.wavs[key] = speak_to_wav(text, work / f"{key}.wav")
+    world.wavs["voicemail"] = greeting_to_wav(VOICEMAIL_GREETING, work / "voicemail.wav")
 
     world.start_worker()
     yield world

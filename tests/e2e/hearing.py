@@ -47,6 +47,18 @@ def rms(pcm: bytes) -> float:
     return float(np.sqrt(np.mean(samples**2))) if samples.size else 0.0
 
 
+def is_tone(pcm: bytes, rate: int) -> bool:
+    """Whether ``pcm`` is one steady tone (a mailbox's beep) rather than speech: most of its
+    energy within 30 Hz of one frequency."""
+    samples = np.frombuffer(pcm, dtype=np.int16).astype(np.float64)
+    if samples.size < rate // 10:
+        return False
+    power = np.abs(np.fft.rfft(samples)) ** 2
+    freqs = np.fft.rfftfreq(samples.size, 1 / rate)
+    peak = freqs[int(np.argmax(power))]
+    return float(power[np.abs(freqs - peak) <= 30].sum() / power.sum()) > 0.6
+
+
 def upsample(pcm: bytes, rate: int, to: int) -> bytes:
     """16-bit mono ``pcm`` from ``rate`` to ``to`` Hz, by linear interpolation (the
     recogniser's model is for 16 kHz)."""

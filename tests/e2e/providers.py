@@ -15,8 +15,13 @@ The script (``--script``, JSON)::
      "llm": [{"user": "hello", "say": "Hi {patient}..."},  # last user turn contains "hello"
              {"user": "make it", "tool": "confirm_appointment", "args": {}},
              {"tool_result": "confirm_appointment", "say": "..."},
+             {"user": "another day", "tool": "find_open_times", "args": {"from_date": "{Monday}"}},
+             {"tool_result": "move_appointment", "output": "not booked", "say": "..."},
              {"instructions": "open the call", "say": "..."}],
      "fallback": "Sorry, could you say that again?"}
+
+``say`` and string ``args`` are filled from the instructions (see ``facts``); a
+``tool_result`` rule with ``output`` matches only a tool output that contains it.
 
 Each request, transcript and spoken sentence is appended to ``--log`` (JSON lines).
 """
@@ -35,10 +40,18 @@ from pathlib import Path
 from typing import Any
 
 from aiohttp import WSMsgType, web
-from hearing import rms, upsample
+from hearing import is_tone, rms, upsample
 
 AMD_PROMPT_START = "Task:\nClassify the call greeting"
-MACHINE_WORDS = ("leave a message", "leave your message", "voicemail", "after the tone", "beep")
+HUMAN_WORDS = 4  # "hello?", "yes, speaking": a greeting this short is a person
+MACHINE_WORDS = (
+    "leave a message",
+    "leave your message",
+    "voicemail",
+    "after the tone",
+    "beep",
+    "can't come to the phone",
+)
 SPEECH_RMS = 300  # 16-bit samples louder than this are speech
 END_SILENCE_S = 0.45  # this much quiet ends an utterance
 
@@ -72,30 +85,44 @@ def _tool_name(messages: list[dict[str, Any]], call_id: str) -> str:
 
 def facts(messages: list[dict[str, Any]]) -> dict[str, str]:
     """What the worker told the model about this call, from its instructions: fills the
-    script's ``{practice}``, ``{patient}`` and ``{first}``."""
+    script's ``{practice}``, ``{patient}`` and ``{first}``, and ``{Monday}`` ... ``{Sunday}``
+    with the first such day after today in the instructions' table of dates."""
     system = _text(messages[0].get("content")) if messages else ""
     practice = re.search(r"assistant of (.+?), a dental practice", system)
     patient = re.search(r'^- Patient: "?(.+?)"?\.?$', system, re.M)
     name = patient.group(1) if patient else "the patient"
-    return {
+    found = {
         "practice": practice.group(1) if practice else "the practice",
         "patient": name,
         "first": name.split()[0],
     }
+    for weekday, day in re.findall(r"\b(\w+day) (\d{4}-\d\d-\d\d)(?! \(today\))", system):
+        found.setdefault(weekday, day)
+    return found
 
 
 def choose(script: dict[str, Any], messages: list[dict[str, Any]]) -> dict[str, Any]:
     """The scripted reply to a chat request: ``{"say": text}`` or ``{"tool", "args"}``."""
     rule = _rule(script, messages)
+    known = facts(messages)
     if "say" in rule:
-        return {**rule, "say": rule["say"].format(**facts(messages))}
-    return rule
+        return {**rule, "say": rule["say"].format(**known)}
+    args = {
+        k: v.format(**known) if isinstance(v, str) else v for k, v in rule.get("args", {}).items()
+    }
+    return {**rule, "args": args}
 
 
 def _rule(script: dict[str, Any], messages: list[dict[str, Any]]) -> dict[str, Any]:
     if messages and _text(messages[0].get("content")).startswith(AMD_PROMPT_START):
+        # the classifier sends the greeting so far; like a real model, a few words that
+        # could be a person are "human", a longer greeting without a mailbox's words is
+        # not decided yet
         greeting = _text(messages[-1].get("content")).lower()
-        label = "machine-vm" if any(w in greeting for w in MACHINE_WORDS) else "human"
+        if any(w in greeting for w in MACHINE_WORDS):
+            label = "machine-vm"
+        else:
+            label = "human" if len(greeting.split()) <= HUMAN_WORDS else "uncertain"
         return {"tool": "save_prediction", "args": {"label": label}}
     last = messages[-1] if messages else {}
     role, text = last.get("role"), _text(last.get("content")).lower()
@@ -104,7 +131,11 @@ def _rule(script: dict[str, Any], messages: list[dict[str, Any]]) -> dict[str, A
     for rule in script.get("llm", []):
         if role == "user" and "user" in rule and rule["user"] in text:
             return rule
-        if "tool_result" in rule and called == rule["tool_result"]:
+        if (
+            "tool_result" in rule
+            and called == rule["tool_result"]
+            and rule.get("output", "").lower() in text
+        ):
             return rule
         if instructed and "instructions" in rule and rule["instructions"] in text:
             return rule
@@ -260,8 +291,10 @@ async def listen(request: web.Request) -> web.WebSocketResponse:
                 utterance.extend(chunk)
             if speech_start is not None and quiet >= END_SILENCE_S:
                 pcm = upsample(bytes(utterance), rate, 16000)
-                text = await asyncio.to_thread(recognize, pcm)
-                log("stt", transcript=text, start=speech_start, end=now)
+                # a beep is no words (the recogniser, held to its phrases, would read one)
+                tone = is_tone(bytes(utterance), rate)
+                text = None if tone else await asyncio.to_thread(recognize, pcm)
+                log("stt", transcript=text, tone=tone, start=speech_start, end=now)
                 if text:
                     await ws.send_json(_results(text, speech_start, now - quiet))
                 else:

@@ -3,19 +3,27 @@ INVITE over TLS with digest auth → the test phone, and back to the store."""
 
 from __future__ import annotations
 
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 
-from e2e.hearing import Utterance, sentences, utterances
+from e2e.hearing import Utterance, sentences, spans, utterances
 from e2e.rig import PHONE_TLS_PORT, RIG_IP
 from e2e.world import (
     ASK,
+    CHECK_IN,
     CONFIRMED,
     GOODBYE,
+    MOVED,
+    OFFERS,
     OPENING,
     PRACTICE,
+    READ_BACK,
     RINGING_TIMEOUT,
+    SILENCE_TIMEOUT,
+    SILENT_GOODBYE,
     TRUNK_PASSWORD,
     TRUNK_USER,
     VENV,
@@ -23,17 +31,30 @@ from e2e.world import (
     World,
     place_call,
 )
+from outbound_caller.call.voicemail import voicemail_message
 
 AGENT_LINES = [OPENING, ASK, CONFIRMED, GOODBYE]
+PRACTICE_ZONE = ZoneInfo("America/New_York")  # the world's PRACTICE_TIMEZONE
 
 
 def said(template: str, patient: str) -> str:
     return template.format(practice=PRACTICE, patient=patient, first=patient.split()[0])
 
 
-def heard(handset: PhoneRun, patient: str) -> list[Utterance]:
+def heard(handset: PhoneRun, patient: str, lines: list[str] = AGENT_LINES) -> list[Utterance]:
     pcm, started = handset.recording()
-    return utterances(pcm, started, [said(t, patient) for t in AGENT_LINES])
+    return utterances(pcm, started, [said(t, patient) for t in lines])
+
+
+def line_of(heard: Utterance, lines: list[str], patient: str) -> str | None:
+    """The line of ``lines`` that ``heard`` is: the one with the most of its words among the
+    sentences recognised (the recogniser now and then reads a turn's sentences only in part)."""
+    text = heard.text or ""
+    scores = [
+        sum(len(s.split()) for s in sentences([said(line, patient)]) if s in text) for line in lines
+    ]
+    best = max(range(len(lines)), key=scores.__getitem__)
+    return lines[best] if scores[best] else None
 
 
 def assert_opening(first: Utterance, patient: str) -> None:
@@ -92,6 +113,49 @@ def test_an_answered_call_confirms_the_appointment_and_hangs_up(world: World, ph
     assert appointment.phone not in world.worker_log_since(log_start)  # numbers are masked
 
 
+def next_monday() -> date:
+    """The first Monday after today in the practice's zone: the day the scripted patient
+    moves to (the stand-in model reads it from the instructions' table of dates)."""
+    today = datetime.now(PRACTICE_ZONE).date()
+    return today + timedelta(days=(7 - today.weekday()) % 7 or 7)
+
+
+def test_a_patient_who_asks_for_another_day_is_moved_after_a_read_back(
+    world: World, phone: Any
+) -> None:
+    appointment = world.take_appointment()
+    (before,) = world.query("SELECT start_at FROM appointments WHERE id = ?", appointment.id)
+    handset: PhoneRun = phone(
+        "answer", say=["hello", "speaking", "another_day", "first", "right", "bye"]
+    )
+    log_start = len(world.worker.text())
+
+    room = place_call(world, appointment)
+
+    handset.wait_event("disconnected", timeout=150)
+    assert "bye received" in handset.names()
+    row = world.call_row(room)
+    assert (row["status"], row["hangup_reason"]) == ("answered", "completed")
+    assert row["changes"].startswith("rescheduled"), dict(row)
+    (after,) = world.query("SELECT status, start_at FROM appointments WHERE id = ?", appointment.id)
+    assert after["status"] == "rescheduled"
+    moved_to = datetime.fromisoformat(after["start_at"]).replace(tzinfo=UTC)
+    assert moved_to.astimezone(PRACTICE_ZONE).date() == next_monday(), (before, after)
+    # the move was written once, after the patient's yes to the read-back
+    history = world.query(
+        "SELECT action FROM appointment_history WHERE appointment_id = ?", appointment.id
+    )
+    assert [h["action"] for h in history].count("rescheduled") == 1, [dict(h) for h in history]
+
+    handset.stop()
+    lines = [OPENING, ASK, OFFERS, READ_BACK, MOVED, GOODBYE]
+    speech = heard(handset, appointment.patient, lines)
+    # what the phone heard, turn by turn: the opening, the question, the offer, the
+    # read-back, the move, then the goodbye
+    assert [line_of(u, lines, appointment.patient) for u in speech] == lines, speech
+    no_traceback(world, log_start)
+
+
 def test_a_silent_callee_hears_the_opening_only_after_the_greeting_delay(
     world: World, phone: Any
 ) -> None:
@@ -113,6 +177,84 @@ def test_a_silent_callee_hears_the_opening_only_after_the_greeting_delay(
     assert speech[0].start - answered > 2.5, (speech[0], answered)
     assert_opening(speech[0], appointment.patient)
     no_traceback(world, log_start)
+
+
+def test_a_line_that_stays_silent_gets_one_check_in_then_the_number_and_a_bye(
+    world: World, phone: Any
+) -> None:
+    appointment = world.take_appointment()
+    handset: PhoneRun = phone("answer", listen_first=True)  # answers, then never speaks
+    log_start = len(world.worker.text())
+    log_lines = len(world.providers_log())
+
+    room = place_call(world, appointment)
+
+    handset.wait_event("bye received", timeout=90)
+    row = world.call_row(room)
+    assert (row["status"], row["hangup_reason"]) == ("answered", "silence")
+    (after,) = world.query("SELECT status FROM appointments WHERE id = ?", appointment.id)
+    assert after["status"] == "scheduled"
+    # the goodbye the worker asked for carries the practice's number in spoken groups
+    asked = [e["last"] for e in world.providers_log()[log_lines:] if e["kind"] == "llm"]
+    assert any("reached at 4 1 5, 5 5 5, 0 1 0 0" in a for a in asked), asked
+
+    handset.stop()
+    pcm, started = handset.recording()
+    lines = [OPENING, CHECK_IN, SILENT_GOODBYE]
+    speech = utterances(pcm, started, [said(t, appointment.patient) for t in lines])
+    assert len(speech) == 3, speech
+    opening, check_in, goodbye = speech
+    assert_opening(opening, appointment.patient)
+    assert check_in.text == sentences([CHECK_IN])[-1], speech
+    assert "zero one zero zero" in (goodbye.text or ""), speech
+    # one check-in, after the silence timeout, and the goodbye after another wait
+    assert check_in.start - opening.end >= SILENCE_TIMEOUT - 1, speech
+    assert goodbye.start - check_in.end >= SILENCE_TIMEOUT - 1, speech
+    assert handset.first("bye received")["t"] > goodbye.end
+    no_traceback(world, log_start)
+
+
+def test_a_voicemail_greeting_is_hung_up_on_without_a_word(world: World, phone: Any) -> None:
+    appointment = world.take_appointment()
+    handset: PhoneRun = phone("answer", say=["voicemail"])  # VOICEMAIL_POLICY=hangup
+    log_start = len(world.worker.text())
+
+    room = place_call(world, appointment)
+
+    handset.wait_event("bye received", timeout=60)
+    row = world.call_row(room)
+    assert (row["status"], row["amd"]) == ("voicemail", "machine-vm"), dict(row)
+    assert row["hangup_reason"] == "answering machine (machine-vm)"
+    handset.stop()
+    pcm, started = handset.recording()
+    assert spans(pcm, started) == [], "the agent spoke to the answering machine"
+    (after,) = world.query("SELECT status FROM appointments WHERE id = ?", appointment.id)
+    assert after["status"] == "scheduled"
+    no_traceback(world, log_start)
+
+
+def test_a_voicemail_gets_the_practices_message_after_the_beep(world: World, phone: Any) -> None:
+    appointment = world.take_appointment()
+    with world.worker_replaced({"VOICEMAIL_POLICY": "message"}):
+        handset: PhoneRun = phone("answer", say=["voicemail"])
+        log_start = len(world.worker.text())
+        room = place_call(world, appointment)
+        handset.wait_event("bye received", timeout=120)
+        row = world.call_row(room)
+        no_traceback(world, log_start)
+    assert (row["status"], row["amd"]) == ("voicemail", "machine-vm"), dict(row)
+    assert row["hangup_reason"] == "voicemail: message left"
+    handset.stop()
+    greeting = handset.first("said")
+    pcm, started = handset.recording()
+    message = voicemail_message(practice_name=PRACTICE, callback_number="+14155550100")
+    speech = utterances(pcm, started, [message])
+    assert speech, "no message was left"
+    # nothing over the greeting or its beep: the message starts once the mailbox records
+    assert speech[0].start > greeting["end"], (speech, greeting)
+    text = " ".join(u.text or "" for u in speech)
+    assert sentences([message])[0] in text, speech
+    assert handset.first("bye received")["t"] > speech[-1].end
 
 
 @pytest.mark.parametrize(

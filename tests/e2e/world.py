@@ -24,6 +24,7 @@ PROVIDERS_PORT = 8700
 TRUNK_USER = "clinic"
 TRUNK_PASSWORD = "rig-trunk-secret"
 RINGING_TIMEOUT = 8
+SILENCE_TIMEOUT = 6  # seconds of quiet before the check-in, and again before the goodbye
 PRACTICE = "Bright Smile Dental"
 
 # What the patient says, in order, and what the scripted model answers to each.
@@ -32,6 +33,9 @@ LINES = {
     "speaking": "Yes, speaking.",
     "confirm": "Yes, I can make it.",
     "bye": "No, thank you. Goodbye.",
+    "another_day": "Could we move it to another day?",
+    "first": "The first one, please.",
+    "right": "Yes, that's right.",
 }
 # {practice}, {patient} and {first} come from the instructions the worker gave the model
 OPENING = (
@@ -41,6 +45,15 @@ OPENING = (
 ASK = "Thanks, {first}. I'm calling about your upcoming appointment. Can you still make it?"
 CONFIRMED = "Wonderful, you're all confirmed. Is there anything else I can help with?"
 GOODBYE = "Thanks for your time. Have a great day. Goodbye!"
+OFFERS = "On Monday I have a few open times. Would the first one work for you?"
+READ_BACK = "Just to check, that is the first time on Monday. Is that right?"
+MOVED = "Done, your appointment is moved. Is there anything else I can help with?"
+CHECK_IN = "Hello, are you still there?"
+# spelled out as the recogniser hears it (the model says the number; the voice reads it so)
+SILENT_GOODBYE = (
+    "I'll end the call now. {practice} can be reached at four one five, five five five, "
+    "zero one zero zero. Goodbye."
+)
 
 
 def speak_to_wav(text: str, path: Path) -> Path:
@@ -48,6 +61,51 @@ def speak_to_wav(text: str, path: Path) -> Path:
     raw = path.with_suffix(".22k.wav")
     subprocess.run(["espeak-ng", "-v", "en-us", "-s", "160", "-w", str(raw), text], check=True)
     subprocess.run(["sox", str(raw), "-r", "8000", "-b", "16", "-c", "1", str(path)], check=True)
+    return path
+
+
+# A voicemail greeting of about 17 s: four sentences apart, then a beep. The first is
+# longer than the detector's 2.5 s "short greeting" of a person saying hello.
+VOICEMAIL_GREETING = [
+    "Hi, you've reached the Park family, and we can't come to the phone right now.",
+    "Please leave your name, your number and a short message after the tone.",
+    "We will call you back as soon as we can.",
+    "Thank you, and have a wonderful day.",
+]
+
+
+def greeting_to_wav(lines: list[str], path: Path) -> Path:
+    """``lines`` spoken 0.7 s apart, a second of quiet, then a 1 kHz beep: what a mailbox
+    plays before it records."""
+    parts: list[str] = []
+    gap = path.with_suffix(".gap.wav")
+    subprocess.run(
+        ["sox", "-n", "-r", "8000", "-b", "16", "-c", "1", str(gap), "trim", "0", "0.7"], check=True
+    )
+    for n, line in enumerate(lines):
+        parts += [str(speak_to_wav(line, path.with_suffix(f".{n}.wav"))), str(gap)]
+    beep = path.with_suffix(".beep.wav")
+    subprocess.run(
+        [
+            "sox",
+            "-n",
+            "-r",
+            "8000",
+            "-b",
+            "16",
+            "-c",
+            "1",
+            str(beep),
+            "synth",
+            "0.6",
+            "sine",
+            "1000",
+            "vol",
+            "0.5",
+        ],
+        check=True,
+    )
+    subprocess.run(["sox", *parts, str(gap), str(beep), str(path)], check=True)
     return path
 
 
@@ -153,6 +211,11 @@ class World:
             time.sleep(0.25)
         raise AssertionError(f"no outcome recorded for {room}; worker log ends:\n{self.tail()}")
 
+    def providers_log(self) -> list[dict[str, Any]]:
+        """The stand-ins' log: each model request with its last message, each transcript."""
+        path = self.dir / "providers.jsonl"
+        return [json.loads(line) for line in path.read_text().splitlines() if line]
+
     def rooms(self) -> list[str]:
         """The rooms the LiveKit server has now (ListRooms, through the real client)."""
         code = (
@@ -185,15 +248,23 @@ class World:
 def provider_script() -> dict[str, Any]:
     """What the stand-ins recognise and how the scripted model answers (see providers.py)."""
     return {
-        "phrases": [phrase(line) for line in LINES.values()],
+        "phrases": [phrase(line) for line in [*LINES.values(), *VOICEMAIL_GREETING]],
         "llm": [
             {"user": "hello", "say": OPENING},
             {"user": "speaking", "tool": "confirmed_identity", "args": {"speaker": "patient"}},
             {"instructions": "identity is confirmed", "say": ASK},
             {"user": "make it", "tool": "confirm_appointment", "args": {}},
             {"tool_result": "confirm_appointment", "say": CONFIRMED},
+            {"user": "another day", "tool": "find_open_times", "args": {"from_date": "{Monday}"}},
+            {"tool_result": "find_open_times", "say": OFFERS},
+            {"user": "first one", "tool": "move_appointment", "args": {"option": "s1"}},
+            {"tool_result": "move_appointment", "output": "not booked yet", "say": READ_BACK},
+            {"user": "that's right", "tool": "move_appointment", "args": {"option": "s1"}},
+            {"tool_result": "move_appointment", "output": "moved and confirmed", "say": MOVED},
             {"user": "goodbye", "tool": "end_call", "args": {"reason": "completed"}},
             {"tool_result": "end_call", "say": GOODBYE},
+            {"instructions": "silent for a while", "say": CHECK_IN},
+            {"instructions": "still silent after you checked in", "say": SILENT_GOODBYE},
             {"instructions": "", "say": OPENING},
         ],
         "fallback": "Sorry, I didn't catch that. Could you say it again?",

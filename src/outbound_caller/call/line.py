@@ -31,6 +31,9 @@ logger = logging.getLogger(__name__)
 TRANSFER_WAIT_S = 5.0
 HOLD_S = 60.0  # how long "hold on" keeps the silence check-in away
 GREETING_END_WAIT_S = 30.0  # a message waits this long at most for the greeting to end
+# A mailbox records once its greeting and beep are over: a message starts after the callee's
+# side has been quiet this long (a pause between the greeting's sentences is shorter).
+MESSAGE_QUIET_S = 2.0
 
 
 class Call:
@@ -46,9 +49,11 @@ class Call:
         log_extra: dict[str, Any] | None = None,
         voicemail_policy: VoicemailPolicy = "hangup",
         voicemail_message: str = "",
+        message_quiet_s: float = MESSAGE_QUIET_S,
     ) -> None:
         self._telephony = telephony
         self._voicemail = (voicemail_policy, voicemail_message)
+        self._message_quiet_s = message_quiet_s
         self._hold_until = 0.0  # loop time until which a silent line is the callee holding
         self._session = session
         self.record = record
@@ -131,6 +136,9 @@ class Call:
     async def _on_machine(self, action: Action, message: str) -> None:
         self.record.status = CallStatus.VOICEMAIL
         if action is Action.LEAVE_MESSAGE:
+            await self._greeting_over()
+            if self.ended:
+                return
             handle = self._session.say(message, allow_interruptions=False)
             await handle.wait_for_playout()
             await self.hang_up("voicemail: message left")
@@ -146,27 +154,33 @@ class Call:
         self._log("answering machine heard by the model", action=action.value)
 
         async def _act() -> None:
-            if action is Action.LEAVE_MESSAGE:
-                await self._greeting_over()
             await self._on_machine(action, message)
 
         task = asyncio.create_task(_act(), name="voicemail")
         task.add_done_callback(lambda t: t.cancelled() or t.exception())
 
     async def _greeting_over(self) -> None:
-        if self._session.user_state != "speaking":
-            return
-        quiet = asyncio.Event()
+        """Until the callee's side has been quiet for ``message_quiet_s`` without a break
+        (the greeting and its beep are over), or GREETING_END_WAIT_S at most."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + GREETING_END_WAIT_S
+        changed = asyncio.Event()
 
-        def _changed(ev: Any) -> None:
-            if ev.new_state != "speaking":
-                quiet.set()
+        def _changed(_: Any) -> None:
+            changed.set()
 
         self._session.on("user_state_changed", _changed)
         try:
-            await asyncio.wait_for(quiet.wait(), GREETING_END_WAIT_S)
-        except TimeoutError:
-            pass
+            while (left := deadline - loop.time()) > 0:
+                changed.clear()
+                speaking = self._session.user_state == "speaking"
+                try:
+                    await asyncio.wait_for(
+                        changed.wait(), left if speaking else min(left, self._message_quiet_s)
+                    )
+                except TimeoutError:
+                    if not speaking:
+                        return  # quiet for the whole window
         finally:
             self._session.off("user_state_changed", _changed)
 
