@@ -8,6 +8,7 @@ import re
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -92,15 +93,20 @@ def spans(pcm: bytes, started: float, gap: float = GAP_S) -> list[tuple[float, f
 def utterances(pcm: bytes, started: float, candidates: list[str]) -> list[Utterance]:
     from pocketsphinx import Decoder
 
-    grammar = Path(tempfile.mkdtemp(prefix="rig-hearing-")) / "agent.jsgf"
-    grammar.write_text(
-        "#JSGF V1.0;\ngrammar agent;\npublic <s> = <sentence>+ ;\n"
-        "<sentence> = " + " | ".join(sentences(candidates)) + " ;\n"
-    )
-    decoder = Decoder(jsgf=str(grammar), samprate=16000, loglevel="FATAL")
+    def decoder_for(rule: str) -> Any:
+        grammar = Path(tempfile.mkdtemp(prefix="rig-hearing-")) / "agent.jsgf"
+        grammar.write_text(
+            f"#JSGF V1.0;\ngrammar agent;\npublic <s> = {rule} ;\n"
+            "<sentence> = " + " | ".join(sentences(candidates)) + " ;\n"
+        )
+        return Decoder(jsgf=str(grammar), samprate=16000, loglevel="FATAL")
+
+    # a turn is read as a sequence of sentences; one of its sentences alone, against a
+    # grammar of single sentences (the sequence grammar prunes some readings away)
+    turn, sentence = decoder_for("<sentence>+"), decoder_for("<sentence>")
     heard: list[Utterance] = []
 
-    def read(begin: float, end: float) -> str | None:
+    def read(begin: float, end: float, decoder: Any = turn) -> str | None:
         # the recogniser is sensitive to where a segment starts and ends, and now and then
         # reads only part of it (the first sentence of two): try a few margins of silence
         # around it and keep the reading with the most words
@@ -130,7 +136,7 @@ def utterances(pcm: bytes, started: float, candidates: list[str]) -> list[Uttera
             if begin <= b and e <= end + FRAME / RATE
         ]
         if len(parts) > 1:
-            read_parts = [read(b, e) for b, e in parts]
+            read_parts = [read(b, e, sentence) for b, e in parts]
             by_parts = " ".join(t for t in read_parts if t) or None
             if len((by_parts or "").split()) > len((text or "").split()):
                 text = by_parts

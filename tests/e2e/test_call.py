@@ -43,7 +43,9 @@ def said(template: str, patient: str) -> str:
 
 def heard(handset: PhoneRun, patient: str, lines: list[str] = AGENT_LINES) -> list[Utterance]:
     pcm, started = handset.recording()
-    return utterances(pcm, started, [said(t, patient) for t in lines])
+    # the opening's question also as it reads without the surname (see assert_opening)
+    first_name_only = said(OPENING, patient.split()[0])
+    return utterances(pcm, started, [*(said(t, patient) for t in lines), first_name_only])
 
 
 def line_of(heard: Utterance, lines: list[str], patient: str) -> str | None:
