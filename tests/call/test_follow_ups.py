@@ -174,9 +174,9 @@ async def test_confirm_and_goodbye_in_one_breath_confirms_first_then_ends(
 
 
 def test_the_instructions_map_opt_out_phrases_and_keep_bare_stops_from_ending() -> None:
-    from outbound_caller.call.agent import shared_rules
+    from outbound_caller.call import prompts
 
-    rules = " ".join(shared_rules().split())
+    rules = " ".join(prompts.render("shared_rules").split())
     assert (
         '"Stop calling me", "take me off your list" or "don\'t call again" is reason "do_not_call"'
     ) in rules

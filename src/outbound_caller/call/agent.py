@@ -11,7 +11,7 @@ can reach anyone else's data.
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from datetime import date, datetime, time, timedelta
 from typing import Any
@@ -106,27 +106,31 @@ def describe_appointments(state: CallState) -> str:
     )
 
 
-def shared_rules() -> str:
-    return prompts.render("shared_rules")
+def call_facts(state: CallState) -> dict[str, str]:
+    """What both stages' instructions say of the call: the practice, today, the callback
+    number, and the rules for the whole call."""
+    zone, today = state.practice.zone, state.today()
+    return {
+        "practice_name": state.practice.name,
+        "today": speak_date(today, zone) + f" ({today.isoformat()})",
+        "timezone": str(zone),
+        "callback_number": speak_phone(state.practice.callback_number),
+        "shared_rules": prompts.render("shared_rules"),
+    }
 
 
 def build_instructions(state: CallState) -> str:
-    zone, today = state.practice.zone, state.today()
     return prompts.render(
         "instructions",
-        practice_name=state.practice.name,
-        today=speak_date(today, zone) + f" ({today.isoformat()})",
+        **call_facts(state),
         calendar=describe_calendar(state),
-        timezone=str(zone),
         patient=as_data(state.patient_name) if state.patient_name else "name not on file",
         speaker=(
             "the patient" if state.speaker == "patient" else "the patient's parent or guardian"
         ),
         appointments=describe_appointments(state),
-        callback_number=speak_phone(state.practice.callback_number),
         location=describe_location(state.practice),
         hours=describe_hours(state.practice),
-        shared_rules=shared_rules(),
     )
 
 
@@ -351,6 +355,25 @@ class OutboundCaller(Agent):
             return f"{told}, and offer to look for another time."
         return f"{told}, then: {offered}"
 
+    async def _write(
+        self,
+        ctx: RunContext[CallState],
+        index: int,
+        write: Callable[[], Awaitable[Appointment]],
+        change: Callable[[Appointment], str],
+        event: str,
+    ) -> Appointment:
+        """Write one change to the call's appointment ``index`` while holding the floor;
+        the call's copy, its record and the log follow the store's answer."""
+        state = ctx.userdata
+        ctx.disallow_interruptions()
+        async with self._speakable(state):
+            after = await write()
+        state.appointments[index] = after
+        self._changed(state, change(after), after.id)
+        log(state, event, appointment_id=after.id)
+        return after
+
     def _changed(self, state: CallState, change: str, appointment_id: str) -> None:
         """Note ``change`` on the call's record: naming the appointment when there are several."""
         if len(state.appointments) > 1:
@@ -372,12 +395,13 @@ class OutboundCaller(Agent):
         index, before = state.pick(appointment)
         if _interrupted(ctx):
             return "The patient interrupted; nothing was changed. Ask again."
-        ctx.disallow_interruptions()
-        async with self._speakable(state):
-            after = await state.scheduler.confirm(before.id)
-        state.appointments[index] = after
-        self._changed(state, f"confirmed {after.start.isoformat()}", after.id)
-        log(state, "appointment confirmed", appointment_id=after.id)
+        after = await self._write(
+            ctx,
+            index,
+            lambda: state.scheduler.confirm(before.id),
+            lambda a: f"confirmed {a.start.isoformat()}",
+            "appointment confirmed",
+        )
         when = speak_when(after.start, state.practice.zone, today=state.today())
         return f"Confirmed: {when} with {after.provider}. Tell the patient it is confirmed."
 
@@ -415,15 +439,14 @@ class OutboundCaller(Agent):
                 f"with {slot.provider}, and ask whether that is right. Only after they say "
                 f"yes, call move_appointment again with option {key}."
             )
-        ctx.disallow_interruptions()
         state.read_back = None
-        async with self._speakable(state):
-            after = await state.scheduler.reschedule(before.id, slot.id)
-        state.appointments[index] = after
-        self._changed(
-            state, f"rescheduled {before.start.isoformat()} -> {after.start.isoformat()}", after.id
+        after = await self._write(
+            ctx,
+            index,
+            lambda: state.scheduler.reschedule(before.id, slot.id),
+            lambda a: f"rescheduled {before.start.isoformat()} -> {a.start.isoformat()}",
+            "appointment rescheduled",
         )
-        log(state, "appointment rescheduled", appointment_id=after.id)
         return (
             f"Moved and confirmed: {speak_when(after.start, zone, today=today)} with "
             f"{after.provider}. Tell the patient the new time."
@@ -444,11 +467,12 @@ class OutboundCaller(Agent):
         index, before = state.pick(appointment)
         if _interrupted(ctx):
             return "The patient interrupted; nothing was changed. Ask again."
-        ctx.disallow_interruptions()
-        async with self._speakable(state):
-            after = await state.scheduler.cancel(before.id)
-        state.appointments[index] = after
-        self._changed(state, f"cancelled {after.start.isoformat()}", after.id)
-        log(state, "appointment cancelled", appointment_id=after.id)
+        after = await self._write(
+            ctx,
+            index,
+            lambda: state.scheduler.cancel(before.id),
+            lambda a: f"cancelled {a.start.isoformat()}",
+            "appointment cancelled",
+        )
         when = speak_when(after.start, state.practice.zone, today=state.today())
         return f"Cancelled the appointment on {when}. Tell the patient it is cancelled."

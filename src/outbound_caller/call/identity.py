@@ -15,9 +15,8 @@ from typing import Any, Literal
 from livekit.agents import NOT_GIVEN, Agent, RunContext, ToolError, function_tool, llm
 
 from . import prompts
-from .agent import OutboundCaller, shared_rules
+from .agent import OutboundCaller, call_facts
 from .line_tools import LINE_TOOLS, log, used
-from .speech import speak_date, speak_phone
 from .state import CallState, as_data
 
 MAX_IDENTITY_CHECKS = 2
@@ -29,18 +28,14 @@ NOT_VERIFIED = (
 
 
 def build_identity_instructions(state: CallState) -> str:
-    zone, today = state.practice.zone, state.today()
     return prompts.render(
         "identity",
-        practice_name=state.practice.name,
-        today=speak_date(today, zone) + f" ({today.isoformat()})",
-        timezone=str(zone),
+        **call_facts(state),
         patient=(
             as_data(state.patient_name)
             if state.patient_name
             else "name not on file (ask who you are speaking with)"
         ),
-        callback_number=speak_phone(state.practice.callback_number),
         guardian_rule=(
             "The patient is a minor: a parent or guardian may manage the appointment for "
             "them; when the person says they are one, call `confirmed_identity` with speaker "
@@ -53,7 +48,6 @@ def build_identity_instructions(state: CallState) -> str:
             if state.must_verify()
             else ""
         ),
-        shared_rules=shared_rules(),
     )
 
 
