@@ -153,10 +153,7 @@ class Call:
         action = Action.LEAVE_MESSAGE if policy == "message" else Action.HANG_UP
         self._log("answering machine heard by the model", action=action.value)
 
-        async def _act() -> None:
-            await self._on_machine(action, message)
-
-        task = asyncio.create_task(_act(), name="voicemail")
+        task = asyncio.create_task(self._on_machine(action, message), name="voicemail")
         task.add_done_callback(lambda t: t.cancelled() or t.exception())
 
     async def _greeting_over(self) -> None:

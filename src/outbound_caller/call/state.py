@@ -77,7 +77,6 @@ class CallState:
     failed_checks: int = 0
     offers: dict[str, Slot] = field(default_factory=dict)  # "s1" -> the time it stands for
     read_back: tuple[str, int] | None = None  # the offer read back, and the user turn then
-    user_turns: int = 0
 
     def must_verify(self) -> bool:
         return self.verify_date_of_birth and self.date_of_birth is not None
