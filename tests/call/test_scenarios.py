@@ -5,7 +5,8 @@ tests check what the tools did and what they told the model."""
 from __future__ import annotations
 
 import dataclasses
-from datetime import datetime, time
+from datetime import date, datetime, time
+from typing import Any
 
 import pytest
 
@@ -18,17 +19,20 @@ WEEKDAYS_8_TO_5 = tuple((d, time(8), time(17)) for d in range(5))
 
 
 @pytest.mark.parametrize(
-    ("hours", "transfers"),
+    ("opening", "transfers"),
     [
-        (((1, time(8), time(17)),), 0),  # open on Tuesdays only: closed this Monday morning
-        (WEEKDAYS_8_TO_5, 1),
+        # open on Tuesdays only: closed this Monday morning
+        ({"hours": ((1, time(8), time(17)),)}, 0),
+        # open on weekdays, but this Monday is a holiday
+        ({"hours": WEEKDAYS_8_TO_5, "closed_days": frozenset({date(2026, 11, 30)})}, 0),
+        ({"hours": WEEKDAYS_8_TO_5}, 1),
     ],
-    ids=["closed", "open"],
+    ids=["closed", "holiday", "open"],
 )
 async def test_a_transfer_asked_for_after_hours_is_refused_with_a_callback_offered(
     start_call: StartCall,
     livekit_server: LiveKitStub,
-    hours: tuple[tuple[int, time, time], ...],
+    opening: dict[str, Any],
     transfers: int,
 ) -> None:
     live = await start_call(
@@ -37,7 +41,7 @@ async def test_a_transfer_asked_for_after_hours_is_refused_with_a_callback_offer
             Rule(r"^transfer_call ->", Turn("")),
         ]
     )
-    live.state.practice = dataclasses.replace(live.state.practice, hours=hours)
+    live.state.practice = dataclasses.replace(live.state.practice, **opening)
     result = await live.session.run(user_input="Yes, put me through to the front desk.")
     output = result.expect.contains_function_call_output().event().item.output
     assert len(livekit_server.calls("TransferSIPParticipant")) == transfers
@@ -70,6 +74,34 @@ async def test_a_closed_day_is_said_to_be_closed_and_the_next_open_day_offered(
     )
     assert "Tell the patient the office is closed then before offering these." in output
     assert "their day is full" not in output
+
+
+async def test_a_holiday_is_said_to_be_closed_too(start_call: StartCall) -> None:
+    live = await start_call(
+        [
+            Rule(
+                r"^wednesday", Turn("", (ToolCall("find_open_times", {"from_date": "2026-12-02"}),))
+            ),
+            Rule(r"^find_open_times ->", Turn("We're closed that day; Thursday I have 8.")),
+        ]
+    )
+    holiday = date(2026, 12, 2)
+    live.state.practice = dataclasses.replace(
+        live.state.practice, hours=WEEKDAYS_8_TO_5, closed_days=frozenset({holiday})
+    )
+    schedule = live.scheduler.availability
+
+    async def shut_on_the_holiday(day: date, **options: Any) -> list[Any]:
+        return [] if day == holiday else await schedule(day, **options)  # as the store does
+
+    live.scheduler.availability = shut_on_the_holiday  # type: ignore[method-assign]
+    result = await live.session.run(user_input="Wednesday, please.")
+    output = result.expect.contains_function_call_output().event().item.output
+    assert output.startswith(
+        "Nothing matches on Wednesday, December 2nd. The next day with a match: "
+        "s1: Thursday, December 3rd"
+    ), output
+    assert "Tell the patient the office is closed then before offering these." in output
 
 
 @pytest.mark.parametrize(

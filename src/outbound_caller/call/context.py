@@ -100,6 +100,7 @@ async def store_context(store: Store, meta: DispatchMetadata, *, by: str) -> Cal
             info.address,
             info.parking,
             hours=tuple(setup.hours),
+            closed_days=frozenset(setup.closed),
         ),
         scheduler,
         row.patient_name,

@@ -43,17 +43,22 @@ class Practice:
     parking: str = ""
     # the opening hours: (weekday, opens, closes) in the practice's zone; empty: unknown
     hours: tuple[tuple[int, time, time], ...] = ()
+    closed_days: frozenset[date] = frozenset()  # holidays and other dates it is shut
 
     def is_open(self, moment: datetime) -> bool | None:
         """Whether the office is open at ``moment`` (None: its hours are not known)."""
         if not self.hours:
             return None
         local = moment.astimezone(self.zone)
+        if local.date() in self.closed_days:
+            return False
         return any(d == local.weekday() and a <= local.time() < b for d, a, b in self.hours)
 
     def closed_on(self, day: date) -> bool:
         """True when the hours are known and the office does not open on ``day``."""
-        return bool(self.hours) and all(d != day.weekday() for d, _, _ in self.hours)
+        if not self.hours:
+            return False
+        return day in self.closed_days or all(d != day.weekday() for d, _, _ in self.hours)
 
 
 @dataclass

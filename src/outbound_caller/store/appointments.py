@@ -35,7 +35,7 @@ from ..errors import (
     StoreError,
 )
 from . import schema as db
-from .availability import ProviderDay, decode_slot_id, fits, free_slots, localize
+from .availability import BAD_SLOT, ProviderDay, decode_slot_id, fits, free_slots, localize
 from .database import (
     create_private,
     database_url,
@@ -436,7 +436,7 @@ class Store:
                 )
             ).one_or_none()
             if provider is None:
-                raise InvalidRequest("That time is not an open time the schedule offered.")
+                raise InvalidRequest(BAD_SLOT)
             practice = await s.get_one(db.Practice, a.practice_id)
             zone = ZoneInfo(practice.timezone)
             duration = a.end_at - a.start_at
@@ -456,7 +456,7 @@ class Store:
                 ],
                 step=SLOT_STEP,  # only times a lookup offers book
             ):
-                raise InvalidRequest("That time is not an open time the schedule offered.")
+                raise InvalidRequest(BAD_SLOT)
             if await _clash(s, provider_id, start, start + duration, a.id) is not None:
                 raise SlotUnavailable("That time was just taken.")
             self._history(s, a, "rescheduled", new_start=start, new_status="rescheduled", by=by)

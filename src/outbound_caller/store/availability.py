@@ -33,7 +33,7 @@ class ProviderDay:
 
 _MIX = 0x9E3779B97F4A7C15  # odd, so multiplying by it is a bijection modulo 2**64
 _UNMIX = pow(_MIX, -1, 2**64)
-_BAD_SLOT = "That time is not an open time the schedule offered."
+BAD_SLOT = "That time is not an open time the schedule offered."
 
 
 def _scramble(value: int, factor: int) -> int:
@@ -56,11 +56,11 @@ def decode_slot_id(slot_id: str) -> tuple[int, datetime]:
     text = slot_id.strip().lower()
     body = text[5:]
     if not text.startswith("slot_") or len(body) != 16:
-        raise InvalidRequest(_BAD_SLOT)
+        raise InvalidRequest(BAD_SLOT)
     try:
         value = int(body, 16)
     except ValueError:
-        raise InvalidRequest(_BAD_SLOT) from None
+        raise InvalidRequest(BAD_SLOT) from None
     plain = _scramble(value, _UNMIX)
     provider_id, minutes = plain >> 32, plain & 0xFFFFFFFF
     return provider_id, datetime.fromtimestamp(minutes * 60, UTC)
