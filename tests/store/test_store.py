@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import logging
 import os
 import stat
 from datetime import UTC, date, datetime, time, timedelta
@@ -383,3 +384,20 @@ async def test_a_new_sqlite_database_and_its_journal_are_private(tmp_path: Path)
             await store.close()
     finally:
         os.umask(old)
+
+
+async def test_a_cancelled_connection_reset_is_not_logged_as_an_error(
+    store: Store, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Ctrl-C on a command cancels a query mid-way; the pool discards that connection and
+    logs "Exception during reset or similar" with a traceback. For a cancellation nothing is
+    lost and the user must not see it; any other failure is still logged."""
+    pool_log = store.engine.sync_engine.pool.logger
+    with caplog.at_level(logging.ERROR, logger="sqlalchemy"):
+        for failure in (asyncio.CancelledError(), OSError("disk I/O error")):
+            try:
+                raise failure
+            except BaseException:
+                pool_log.error("Exception during reset or similar", exc_info=True)
+    logged = [r.exc_info[0] for r in caplog.records if r.exc_info]
+    assert logged == [OSError]

@@ -40,6 +40,7 @@ from .database import (
     create_private,
     database_url,
     describe_failure,
+    quiet_cancelled_resets,
     redact,
     short_reason,
     sqlite_tuning,
@@ -130,6 +131,7 @@ class Store:
         self.url = url
         self._now = now
         self.engine = create_async_engine(url, echo=echo)
+        quiet_cancelled_resets(self.engine)
         self.dialect = self.engine.dialect.name
         if self.dialect == "sqlite":
             create_private(url)

@@ -3,6 +3,7 @@ connections are set up."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import os
@@ -24,6 +25,25 @@ BUSY_TIMEOUT_S = 30  # how long a SQLite connection waits for another process's 
 # of birth), and dev mode turns DEBUG on for everything: keep its logger above that, as
 # SQLAlchemy does for its own.
 logging.getLogger("aiosqlite").setLevel(logging.INFO)
+
+
+class _NotACancellation(logging.Filter):
+    """Drops the pool's "Exception during reset or similar" record when the exception is a
+    cancellation (Ctrl-C on a command, a job shut down mid-query): the pool discards that
+    connection itself and nothing is lost, but the record's traceback would reach the user."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        exc = record.exc_info[1] if record.exc_info else None
+        return not isinstance(exc, asyncio.CancelledError)
+
+
+_NOT_A_CANCELLATION = _NotACancellation()
+
+
+def quiet_cancelled_resets(engine: AsyncEngine) -> None:
+    """Keep ``engine``'s pool from logging a cancelled connection reset as an error."""
+    pool = type(engine.sync_engine.pool)
+    logging.getLogger(f"{pool.__module__}.{pool.__name__}").addFilter(_NOT_A_CANCELLATION)
 
 
 def store_configured(env: Mapping[str, str]) -> bool:
