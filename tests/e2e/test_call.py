@@ -201,9 +201,7 @@ def test_a_line_that_stays_silent_gets_one_check_in_then_the_number_and_a_bye(
     assert any("reached at 4 1 5, 5 5 5, 0 1 0 0" in a for a in asked), asked
 
     handset.stop()
-    pcm, started = handset.recording()
-    lines = [OPENING, CHECK_IN, SILENT_GOODBYE]
-    speech = utterances(pcm, started, [said(t, appointment.patient) for t in lines])
+    speech = heard(handset, appointment.patient, [OPENING, CHECK_IN, SILENT_GOODBYE])
     assert len(speech) == 3, speech
     opening, check_in, goodbye = speech
     assert_opening(opening, appointment.patient)
