@@ -54,6 +54,9 @@ def missing_prerequisites() -> str | None:
     return None
 
 
+SERVER_STARTED = "starting LiveKit server"
+
+
 @dataclass
 class Proc:
     """A process started in the namespace, its output in ``log``."""
@@ -312,12 +315,7 @@ class Rig:
                 ],
             )
             redis.wait_for("Ready to accept connections", 20)
-            server = self.spawn(
-                "livekit-server",
-                [str(BIN / "livekit-server"), "--config", str(self._server_config())],
-            )
-            self.wait_port(LIVEKIT_PORT)
-            server.wait_for("starting LiveKit server", 20)
+            self._start_server()
             sip = self.spawn(
                 "livekit-sip",
                 [str(BIN / "livekit-sip"), "--config", str(self._sip_config())],
@@ -328,6 +326,32 @@ class Rig:
         except BaseException:
             self.stop()
             raise
+
+    def _start_server(self) -> Proc:
+        started = SERVER_STARTED.encode()
+        log = self.workdir / "livekit-server.log"
+        before = log.read_bytes().count(started) if log.exists() else 0
+        server = self.spawn(
+            "livekit-server",
+            [str(BIN / "livekit-server"), "--config", str(self._server_config())],
+        )
+        self.wait_port(LIVEKIT_PORT)
+        deadline = time.monotonic() + 20
+        while log.read_bytes().count(started) == before:  # this run's line, not the last one's
+            if time.monotonic() > deadline or not server.alive():
+                raise RuntimeError(
+                    f"livekit-server did not start; its log ends:\n{server.text()[-2000:]}"
+                )
+            time.sleep(0.1)
+        return server
+
+    def restart_server(self) -> None:
+        """Stop livekit-server and start it again with the same settings: every client's
+        connection drops, and the rooms' state stays in Redis."""
+        old = next(p for p in self.procs if p.name == "livekit-server")
+        old.stop()
+        self.procs.remove(old)
+        self._start_server()
 
     def stop(self) -> None:
         for proc in reversed(self.procs):

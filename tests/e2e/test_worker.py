@@ -1,12 +1,15 @@
-"""The worker's own life through the real stack: start, register, a room it cannot join, stop."""
+"""The worker's own life through the real stack: start, register, a room it cannot join, the
+server restarting under it, stop."""
 
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
+from typing import Any
 
 from e2e.rig import LIVEKIT_PORT, RIG_IP
-from e2e.world import VENV, World, place_call
+from e2e.world import VENV, PhoneRun, World, place_call
 
 IDLE_READY = "process initialized"
 PROXY_PORT = 7990
@@ -63,3 +66,30 @@ def test_a_room_the_agent_cannot_join_is_a_failed_call_told_in_one_line(world: W
     assert not any("unhandled exception" in r["message"] for r in records), records
     assert "Traceback" not in log, log
     assert appointment.phone not in log
+
+
+def test_a_worker_whose_server_restarts_registers_again_and_takes_the_next_call(
+    world: World, phone: Any
+) -> None:
+    registered = world.worker.text().count("registered worker")
+    log_start = len(world.worker.text())
+    world.rig.restart_server()  # the worker's connection drops between calls
+
+    deadline = time.monotonic() + 90
+    while world.worker.text().count("registered worker") == registered:
+        assert time.monotonic() < deadline, world.tail()
+        assert world.worker.alive(), world.tail()
+        time.sleep(0.25)
+    world.registered_at = time.monotonic()
+
+    appointment = world.take_appointment()
+    handset: PhoneRun = phone("answer", say=["hello", "speaking", "confirm", "bye"])
+    room = place_call(world, appointment)
+    handset.wait_event("disconnected", timeout=90)
+    row = world.call_row(room)
+    assert (row["status"], row["hangup_reason"]) == ("answered", "completed"), dict(row)
+    (after,) = world.query("SELECT status FROM appointments WHERE id = ?", appointment.id)
+    assert after["status"] == "confirmed"
+    assert "bye received" in handset.names()
+    log = world.worker_log_since(log_start)
+    assert "Traceback" not in log, log
