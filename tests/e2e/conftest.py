@@ -131,6 +131,18 @@ def world(rig: Rig) -> Iterator[World]:
     world.providers.stop()
 
 
+def _phone_argv(world: World, *, password: str, bad_digest: str) -> list[str]:
+    cert, key = world.rig.phone_cert
+    return [
+        str(VENV / "python"),
+        str(HERE / "phone.py"),
+        *("--ip", RIG_IP, "--port", str(PHONE_TLS_PORT)),
+        *("--cert", str(cert), "--key", str(key)),
+        *("--user", TRUNK_USER, "--password", password),
+        *("--bad-digest", bad_digest),
+    ]
+
+
 @pytest.fixture
 def phone(world: World, request: pytest.FixtureRequest) -> Iterator[Any]:
     """``phone(mode, say=[...])`` starts the test phone; stopped after the test."""
@@ -144,39 +156,20 @@ def phone(world: World, request: pytest.FixtureRequest) -> Iterator[Any]:
         hangup_mid_speech: int = 0,
         listen_first: bool = False,
         bad_digest: str = "forbid",
+        refer: str = "accept",
     ) -> PhoneRun:
         name = f"phone-{request.node.name}-{len(runs)}"
         events, record = world.dir / f"{name}.jsonl", world.dir / f"{name}.wav"
-        cert, key = world.rig.phone_cert
         argv = [
-            str(VENV / "python"),
-            str(HERE / "phone.py"),
-            "--ip",
-            RIG_IP,
-            "--port",
-            str(PHONE_TLS_PORT),
-            "--cert",
-            str(cert),
-            "--key",
-            str(key),
-            "--user",
-            TRUNK_USER,
-            "--password",
-            password,
-            "--mode",
-            mode,
-            "--events",
-            str(events),
-            "--record",
-            str(record),
-            "--hangup-mid-speech",
-            str(hangup_mid_speech),
+            *_phone_argv(world, password=password, bad_digest=bad_digest),
+            *("--mode", mode, "--refer", refer),
+            *("--events", str(events), "--record", str(record)),
+            *("--hangup-mid-speech", str(hangup_mid_speech)),
         ]
         for line in say:
             argv += ["--say", str(world.wavs[line])]
         if listen_first:
             argv.append("--listen-first")
-        argv += ["--bad-digest", bad_digest]
         proc = world.rig.spawn(name, argv)
         proc.wait_for("phone ready", 20)
         run = PhoneRun(proc, events, record)
@@ -186,3 +179,40 @@ def phone(world: World, request: pytest.FixtureRequest) -> Iterator[Any]:
     yield start
     for run in runs:
         run.stop()
+
+
+@pytest.fixture
+def phones(world: World, request: pytest.FixtureRequest) -> Iterator[Any]:
+    """``phones({number: (mode, [lines]), ...})`` starts one test phone answering each number
+    as its own callee (by the INVITE's To user); returns each number's :class:`PhoneRun`."""
+    procs = []
+
+    def start(lines: dict[str, tuple[str, list[str]]]) -> dict[str, PhoneRun]:
+        name = f"phones-{request.node.name}-{len(procs)}"
+        specs, runs = [], {}
+        for n, (number, (mode, say)) in enumerate(lines.items()):
+            events, record = world.dir / f"{name}-{n}.jsonl", world.dir / f"{name}-{n}.wav"
+            specs.append(
+                {
+                    "number": number,
+                    "mode": mode,
+                    "say": [str(world.wavs[line]) for line in say],
+                    "events": str(events),
+                    "record": str(record),
+                }
+            )
+            runs[number] = (events, record)
+        spec_path = world.dir / f"{name}.json"
+        spec_path.write_text(json.dumps(specs))
+        argv = [
+            *_phone_argv(world, password=TRUNK_PASSWORD, bad_digest="forbid"),
+            *("--lines", str(spec_path)),
+        ]
+        proc = world.rig.spawn(name, argv)
+        proc.wait_for("phone ready", 20)
+        procs.append(proc)
+        return {number: PhoneRun(proc, *paths) for number, paths in runs.items()}
+
+    yield start
+    for proc in procs:
+        proc.stop()

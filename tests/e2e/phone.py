@@ -1,5 +1,5 @@
 """A real SIP phone for the end-to-end tests, on pjsua2: a TLS listener, a digest challenge
-checked here, a scripted callee, a recording of what it hears and an event log.
+checked here, scripted callees, a recording of what each hears and an event log each.
 
 Run as its own process inside the rig's namespace (pjsua2 owns its threads; a crash stays
 out of pytest)::
@@ -7,20 +7,33 @@ out of pytest)::
     phone.py --ip 198.18.0.2 --cert phone.pem --key phone.key --user clinic --password pw \
         --mode answer --say hello.wav --say yes.wav --events events.jsonl --record heard.wav
 
+One phone answers several numbers when given ``--lines lines.json``: a JSON list of
+callees, each ``{"number": "+1...", "events": ..., "record": ..., "mode": ..., "say": [...]}``
+plus any of the per-line options below (``answer_delay``, ``listen_first``, ...). An INVITE
+goes to the callee whose number is the user part of its To header. Without ``--lines`` the
+command-line options describe the one callee, which takes every INVITE, and the phone exits
+once its call has ended; with ``--lines`` it runs until SIGTERM.
+
 Modes: ``answer`` (ring, then answer), ``busy`` (486), ``decline`` (603), ``unavailable``
 (480), ``ring`` (ring until the caller gives up). Every mode challenges the INVITE first
 (401, digest MD5); a wrong answer gets 403 (``--bad-digest challenge``: another 401) and
 the event ``auth failed``.
 
-After answering, the phone says its first line (``--say``, a 16-bit mono WAV at 8 kHz)
+After answering, a callee says its first line (``--say``, a 16-bit mono WAV at 8 kHz)
 ``--first-delay`` seconds after the media is up, then each further line once the caller
 has spoken and gone quiet for ``--turn-gap`` seconds (``--listen-first``: the first line
 too waits for the caller). ``--hangup-mid-speech N`` sends BYE one second into the
 caller's N-th utterance instead.
 
+A REFER (a transfer) is accepted (``--refer accept``, the default) or refused with 603
+(``--refer reject``). An accepted one is carried out as a carrier would: the phone places
+the new call to the Refer-To target through its own "desk" listener (UDP, ``--desk-port``,
+the account's outbound proxy), which answers it, and the caller hears of it in NOTIFYs.
+
 Events (JSON lines, ``t`` is ``time.time()``): ready, invite, challenge, auth ok,
 auth failed, rejected, ringing, answered, media up (with the codec), said, heard,
-bye sent, bye received, disconnected.
+refer (with its target), refer accepted, refer rejected, desk invite (with its
+Request-URI), desk answered, bye sent, bye received, disconnected, recording.
 """
 
 from __future__ import annotations
@@ -50,6 +63,7 @@ REJECT = {
     "decline": (603, "Decline"),
     "unavailable": (480, "Temporarily Unavailable"),
 }
+DESK_ANSWER_S = 0.5
 
 
 class Events:
@@ -93,9 +107,44 @@ def rms(samples: array[int]) -> float:
     return (sum(s * s for s in samples) / max(1, len(samples))) ** 0.5
 
 
+def header(message: str, name: str) -> str | None:
+    found = re.search(rf"^{name}:\s*(.*)$", message, re.M | re.I)
+    return found.group(1).strip() if found else None
+
+
+def to_user(to: str) -> str:
+    """The user part of a To header's URI: ``<sip:+1415...@host>`` → ``+1415...``."""
+    found = re.search(r"(?:sip|sips|tel):([^@;>]+)", to)
+    return found.group(1) if found else ""
+
+
+@dataclass
+class LineSpec:
+    """One callee: the number it answers, how, what it says, and where it logs."""
+
+    events: Path
+    record: Path
+    number: str | None = None  # None: every INVITE
+    mode: str = "answer"
+    say: list[Path] = field(default_factory=list)
+    answer_delay: float = 1.0
+    first_delay: float = 0.4
+    turn_gap: float = 1.2
+    hangup_mid_speech: int = 0
+    listen_first: bool = False
+    refer: str = "accept"
+
+    @classmethod
+    def from_json(cls, item: dict[str, object]) -> LineSpec:
+        known = {k: v for k, v in item.items() if k in cls.__dataclass_fields__}
+        known["events"], known["record"] = Path(str(item["events"])), Path(str(item["record"]))
+        known["say"] = [Path(str(p)) for p in item.get("say", [])]  # type: ignore[attr-defined]
+        return cls(**known)  # type: ignore[arg-type]
+
+
 @dataclass
 class Media:
-    """What the phone says and hears, shared with pjsua2's media thread."""
+    """What the callee says and hears, shared with pjsua2's media thread."""
 
     lock: threading.Lock = field(default_factory=threading.Lock)
     heard: array[int] = field(default_factory=lambda: array("h"))
@@ -129,33 +178,54 @@ class Port(pj.AudioMediaPort):  # type: ignore[misc]
 
 
 class PhoneCall(pj.Call):  # type: ignore[misc]
-    def __init__(self, phone: Phone, account: pj.Account, call_id: int) -> None:
+    """A call the phone takes part in: a callee's (``callee`` set), the desk's, or the leg
+    a transfer places."""
+
+    def __init__(
+        self, phone: Phone, account: pj.Account, call_id: int, callee: Callee | None = None
+    ) -> None:
         super().__init__(account, call_id)
         self.phone = phone
+        self.callee = callee
         self.port: Port | None = None
 
     def onCallState(self, prm: pj.OnCallStateParam) -> None:
         info = self.getInfo()
-        if info.state == pj.PJSIP_INV_STATE_DISCONNECTED:
-            self.phone.disconnected(self, info.lastStatusCode, info.lastReason)
+        if info.state == pj.PJSIP_INV_STATE_DISCONNECTED and self.callee is not None:
+            self.callee.disconnected(self, info.lastStatusCode, info.lastReason)
 
     def onCallMediaState(self, prm: pj.OnCallMediaStateParam) -> None:
+        if self.callee is None or self.port is not None:
+            return  # the desk's and the transfer's media are not recorded
         info = self.getInfo()
         for i, media in enumerate(info.media):
             if media.type != pj.PJMEDIA_TYPE_AUDIO or media.status != pj.PJSUA_CALL_MEDIA_ACTIVE:
                 continue
-            if self.port is not None:
-                return
             audio = self.getAudioMedia(i)
             fmt = pj.MediaFormatAudio()
             fmt.init(pj.PJMEDIA_FORMAT_PCM, RATE, 1, 20000, 16)
-            self.port = Port(self.phone.media)
-            self.port.createPort("phone", fmt)
+            self.port = Port(self.callee.media)
+            self.port.createPort(f"callee-{id(self)}", fmt)
             audio.startTransmit(self.port)
             self.port.startTransmit(audio)
-            codec = self.getStreamInfo(i).codecName
-            self.phone.events("media up", codec=codec)
-            self.phone.media_up_at = time.monotonic()
+            self.callee.media_up(self.getStreamInfo(i).codecName)
+            return
+
+    def onCallTransferRequest(self, prm: pj.OnCallTransferRequestParam) -> None:
+        if self.callee is None:
+            prm.statusCode = 603
+            return
+        self.callee.events("refer", to=prm.dstUri)
+        if self.callee.spec.refer == "reject":
+            prm.statusCode = 603
+            self.callee.events("refer rejected", code=603)
+            return
+        prm.statusCode = 202
+        leg = PhoneCall(self.phone, self.phone.account, pj.PJSUA_INVALID_ID)
+        self.phone.calls.append(leg)
+        self.phone.transferring = self.callee
+        prm.newCall = leg
+        self.callee.events("refer accepted", code=202)
 
 
 class PhoneAccount(pj.Account):  # type: ignore[misc]
@@ -164,17 +234,18 @@ class PhoneAccount(pj.Account):  # type: ignore[misc]
         self.phone = phone
 
     def onIncomingCall(self, prm: pj.OnIncomingCallParam) -> None:
-        self.phone.incoming(PhoneCall(self.phone, self, prm.callId), prm.rdata.wholeMsg)
+        self.phone.incoming(self, prm.callId, prm.rdata.wholeMsg)
 
 
-class Phone:
-    def __init__(self, args: argparse.Namespace) -> None:
-        self.args = args
-        self.events = Events(args.events)
+class Callee:
+    """One number's scripted person: answers (or not), talks, listens, records."""
+
+    def __init__(self, phone: Phone, spec: LineSpec) -> None:
+        self.phone = phone
+        self.spec = spec
+        self.events = Events(spec.events)
         self.media = Media()
-        self.lines = [read_wav(p) for p in args.say]
-        self.calls: list[PhoneCall] = []  # pjsua2 crashes if a call object is collected
-        self.nonce = secrets.token_hex(8)
+        self.lines = [read_wav(p) for p in spec.say]
         self.active: PhoneCall | None = None
         self.answer_at: float | None = None
         self.media_up_at: float | None = None
@@ -183,70 +254,53 @@ class Phone:
         self.caller_utterances = 0
         self.caller_speaking = False
         self.quiet_since: float | None = None
+        self.utterance_start = 0.0
         self.frames_seen = 0
         self.hung_up_by_us = False
         self.done = False
 
     # -- signalling ---------------------------------------------------------------------
 
-    def _respond(self, call: PhoneCall, code: int, reason: str = "", header: str = "") -> None:
-        prm = pj.CallOpParam()
-        prm.statusCode = code
-        if reason:
-            prm.reason = reason
-        if header:
-            name, _, value = header.partition(": ")
-            h = pj.SipHeader()
-            h.hName, h.hValue = name, value
-            prm.txOption.headers.append(h)
-        call.answer(prm)
-
     def incoming(self, call: PhoneCall, message: str) -> None:
-        self.calls.append(call)
-        to = re.search(r"^To:\s*(.*)$", message, re.M | re.I)
-        self.events("invite", to=to.group(1).strip() if to else "")
-        auth = re.search(r"^Authorization:\s*(.*)$", message, re.M | re.I)
+        self.events("invite", to=header(message, "To") or "")
+        auth = header(message, "Authorization")
         if auth is None:
             self.events("challenge")
-            self._respond(
-                call,
-                401,
-                "Unauthorized",
-                f'WWW-Authenticate: Digest realm="{REALM}", nonce="{self.nonce}", algorithm=MD5',
-            )
+            self.phone.challenge(call)
             return
         good = digest_ok(
-            auth.group(1).strip(),
+            auth,
             method="INVITE",
-            user=self.args.user,
-            password=self.args.password,
-            nonce=self.nonce,
+            user=self.phone.args.user,
+            password=self.phone.args.password,
+            nonce=self.phone.nonce,
         )
         if not good:
             self.events("auth failed")
-            if self.args.bad_digest == "challenge":  # ask again, as many carriers do
-                self._respond(
-                    call,
-                    401,
-                    "Unauthorized",
-                    f'WWW-Authenticate: Digest realm="{REALM}", nonce="{self.nonce}", '
-                    "algorithm=MD5",
-                )
+            if self.phone.args.bad_digest == "challenge":  # ask again, as many carriers do
+                self.phone.challenge(call)
             else:
-                self._respond(call, 403, "Forbidden")
+                respond(call, 403, "Forbidden")
             return
         self.events("auth ok")
-        mode = self.args.mode
+        mode = self.spec.mode
         if mode in REJECT:
             code, reason = REJECT[mode]
             self.events("rejected", code=code)
-            self._respond(call, code, reason)
+            respond(call, code, reason)
+            return
+        if self.active is not None:
+            respond(call, 486, "Busy Here")  # this person is on another call
             return
         self.active = call
-        self._respond(call, 180, "Ringing")
+        respond(call, 180, "Ringing")
         self.events("ringing")
         if mode == "answer":
-            self.answer_at = time.monotonic() + self.args.answer_delay
+            self.answer_at = time.monotonic() + self.spec.answer_delay
+
+    def media_up(self, codec: str) -> None:
+        self.events("media up", codec=codec)
+        self.media_up_at = time.monotonic()
 
     def disconnected(self, call: PhoneCall, code: int, reason: str) -> None:
         if call is not self.active:
@@ -256,6 +310,7 @@ class Phone:
         self.events("disconnected", code=code, reason=reason)
         self.active = None
         self.done = True
+        self.save_recording()
 
     # -- the callee's turns -------------------------------------------------------------
 
@@ -275,7 +330,7 @@ class Phone:
         self.active.hangup(pj.CallOpParam())
 
     def listen(self) -> None:
-        """Follow the caller's speech in 20 ms frames (after the phone's own line ends)."""
+        """Follow the caller's speech in 20 ms frames (after the callee's own line ends)."""
         with self.media.lock:
             total = len(self.media.heard) // FRAME
             frames = [
@@ -295,7 +350,7 @@ class Phone:
             elif self.caller_speaking:
                 if self.quiet_since is None:
                     self.quiet_since = at
-                elif at - self.quiet_since >= self.args.turn_gap:
+                elif at - self.quiet_since >= self.spec.turn_gap:
                     self.caller_speaking = False
                     self.events("heard", start=self.utterance_start, end=self.quiet_since)
                     self.quiet_since = None
@@ -304,7 +359,7 @@ class Phone:
                         self.next_line += 1
             if (
                 self.caller_speaking
-                and self.caller_utterances == self.args.hangup_mid_speech
+                and self.caller_utterances == self.spec.hangup_mid_speech
                 and at - self.utterance_start >= 1.0
             ):
                 self.events("heard", start=self.utterance_start, end=at, cut=True)
@@ -315,15 +370,15 @@ class Phone:
         now = time.monotonic()
         if self.answer_at is not None and now >= self.answer_at and self.active is not None:
             self.answer_at = None
-            self._respond(self.active, 200)
+            respond(self.active, 200)
             self.events("answered")
         if self.media_up_at is None or self.active is None:
             return
         if (
             self.next_line == 0
             and self.lines
-            and not self.args.listen_first
-            and now >= self.media_up_at + self.args.first_delay
+            and not self.spec.listen_first
+            and now >= self.media_up_at + self.spec.first_delay
         ):
             self.say(0)
             self.next_line = 1
@@ -333,35 +388,133 @@ class Phone:
         with self.media.lock:
             heard = self.media.heard.tobytes()
             started = self.media.started
-        with wave.open(str(self.args.record), "wb") as w:
+        with wave.open(str(self.spec.record), "wb") as w:
             w.setnchannels(1)
             w.setsampwidth(2)
             w.setframerate(RATE)
             w.writeframes(heard)
-        self.events("recording", path=str(self.args.record), started=started)
+        self.events("recording", path=str(self.spec.record), started=started)
+
+
+def respond(call: PhoneCall, code: int, reason: str = "", extra: str = "") -> None:
+    prm = pj.CallOpParam()
+    prm.statusCode = code
+    if reason:
+        prm.reason = reason
+    if extra:
+        name, _, value = extra.partition(": ")
+        h = pj.SipHeader()
+        h.hName, h.hValue = name, value
+        prm.txOption.headers.append(h)
+    call.answer(prm)
+
+
+class Phone:
+    def __init__(self, args: argparse.Namespace, specs: list[LineSpec]) -> None:
+        self.args = args
+        self.callees = [Callee(self, spec) for spec in specs]
+        self.calls: list[PhoneCall] = []  # pjsua2 crashes if a call object is collected
+        self.nonce = secrets.token_hex(8)
+        self.account: PhoneAccount | None = None
+        self.transferring: Callee | None = None  # whose accepted REFER the desk's call is
+        self.desk_answer: list[tuple[float, PhoneCall]] = []
+
+    def callee_for(self, to: str) -> Callee | None:
+        user = to_user(to)
+        for callee in self.callees:
+            if callee.spec.number is None or callee.spec.number == user:
+                return callee
+        return None
+
+    def challenge(self, call: PhoneCall) -> None:
+        respond(
+            call,
+            401,
+            "Unauthorized",
+            f'WWW-Authenticate: Digest realm="{REALM}", nonce="{self.nonce}", algorithm=MD5',
+        )
+
+    def incoming(self, account: pj.Account, call_id: int, message: str) -> None:
+        request_uri = message.split(None, 2)[1] if message.startswith("INVITE ") else ""
+        if request_uri.startswith("tel:"):  # a transfer's new call, reaching the desk
+            call = PhoneCall(self, account, call_id)
+            self.calls.append(call)
+            if self.transferring is not None:
+                self.transferring.events("desk invite", uri=request_uri)
+            respond(call, 180, "Ringing")
+            self.desk_answer.append((time.monotonic() + DESK_ANSWER_S, call))
+            return
+        callee = self.callee_for(header(message, "To") or "")
+        call = PhoneCall(self, account, call_id, callee)
+        self.calls.append(call)
+        if callee is None:
+            respond(call, 404, "Not Found")
+            return
+        callee.incoming(call, message)
+
+    def tick(self) -> None:
+        now = time.monotonic()
+        for at, call in list(self.desk_answer):
+            if now >= at:
+                self.desk_answer.remove((at, call))
+                respond(call, 200)
+                if self.transferring is not None:
+                    self.transferring.events("desk answered")
+        for callee in self.callees:
+            callee.tick()
+
+    @property
+    def done(self) -> bool:
+        """Only a one-line phone stops by itself, once its call has ended."""
+        return not self.args.lines and self.callees[0].done
+
+
+def specs_from(args: argparse.Namespace) -> list[LineSpec]:
+    if args.lines:
+        return [LineSpec.from_json(item) for item in json.loads(args.lines.read_text())]
+    if args.events is None or args.record is None:
+        raise SystemExit("phone.py: --events and --record are needed without --lines")
+    return [
+        LineSpec(
+            events=args.events,
+            record=args.record,
+            mode=args.mode,
+            say=args.say,
+            answer_delay=args.answer_delay,
+            first_delay=args.first_delay,
+            turn_gap=args.turn_gap,
+            hangup_mid_speech=args.hangup_mid_speech,
+            listen_first=args.listen_first,
+            refer=args.refer,
+        )
+    ]
 
 
 def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--ip", required=True)
     parser.add_argument("--port", type=int, default=5061)
+    parser.add_argument("--desk-port", type=int, default=5062)
     parser.add_argument("--cert", type=Path, required=True)
     parser.add_argument("--key", type=Path, required=True)
     parser.add_argument("--user", required=True)
     parser.add_argument("--password", required=True)
+    parser.add_argument("--bad-digest", choices=["forbid", "challenge"], default="forbid")
+    parser.add_argument("--lines", type=Path, help="a JSON list of callees (see above)")
+    # the one callee, without --lines
     parser.add_argument("--mode", choices=["answer", "ring", *REJECT], default="answer")
     parser.add_argument("--answer-delay", type=float, default=1.0)
     parser.add_argument("--first-delay", type=float, default=0.4)
     parser.add_argument("--turn-gap", type=float, default=1.2)
     parser.add_argument("--hangup-mid-speech", type=int, default=0)
     parser.add_argument("--listen-first", action="store_true")
-    parser.add_argument("--bad-digest", choices=["forbid", "challenge"], default="forbid")
-
+    parser.add_argument("--refer", choices=["accept", "reject"], default="accept")
     parser.add_argument("--say", type=Path, action="append", default=[])
-    parser.add_argument("--events", type=Path, required=True)
-    parser.add_argument("--record", type=Path, required=True)
+    parser.add_argument("--events", type=Path)
+    parser.add_argument("--record", type=Path)
     parser.add_argument("--pjsip-log", type=Path)
     args = parser.parse_args()
+    specs = specs_from(args)
 
     ep = pj.Endpoint()
     ep.libCreate()
@@ -369,6 +522,7 @@ def main() -> int:
     cfg.uaConfig.threadCnt = 0
     cfg.uaConfig.mainThreadOnly = True
     cfg.uaConfig.userAgent = "outbound-caller test phone"
+    cfg.uaConfig.maxCalls = 32
     cfg.logConfig.level = 5 if args.pjsip_log else 1
     cfg.logConfig.consoleLevel = 1
     if args.pjsip_log:
@@ -392,32 +546,42 @@ def main() -> int:
     tcfg.tlsConfig.verifyClient = False
     tcfg.tlsConfig.requireClientCert = False
     ep.transportCreate(pj.PJSIP_TRANSPORT_TLS, tcfg)
+    desk = pj.TransportConfig()
+    desk.port = args.desk_port
+    desk.boundAddress = args.ip
+    desk.publicAddress = args.ip
+    ep.transportCreate(pj.PJSIP_TRANSPORT_UDP, desk)
     for codec in ep.codecEnum2():
         ep.codecSetPriority(codec.codecId, 255 if codec.codecId.startswith("PCMU/8000") else 0)
     ep.libStart()
 
-    phone = Phone(args)
+    phone = Phone(args, specs)
     account = PhoneAccount(phone)
+    phone.account = account
     acfg = pj.AccountConfig()
     acfg.idUri = f"sip:phone@{args.ip}:{args.port};transport=tls"
-
+    # a transfer's new call (to a tel: URI) is routed to the phone's own desk listener
+    acfg.sipConfig.proxies.append(f"sip:{args.ip}:{args.desk_port};transport=udp;lr")
     account.create(acfg)
 
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
-    phone.events("ready", port=args.port, mode=args.mode)
+    for callee in phone.callees:
+        callee.events("ready", port=args.port, mode=callee.spec.mode)
     print("phone ready", flush=True)
     try:
         while not stop.is_set() and not phone.done:
             ep.libHandleEvents(10)
             phone.tick()
-        if phone.active is not None:
-            phone.hang_up()
-            for _ in range(50):
-                ep.libHandleEvents(10)
+        active = [c for c in phone.callees if c.active is not None]
+        for callee in active:
+            callee.hang_up()
+        for _ in range(50 if active else 0):
+            ep.libHandleEvents(10)
     finally:
-        phone.save_recording()
+        for callee in phone.callees:
+            callee.save_recording()
         ep.hangupAllCalls()
         ep.libDestroy()
     return 0
