@@ -251,7 +251,13 @@ async def test_transfer_sends_a_sip_refer_to_the_target(
     assert livekit_server.calls("TransferSIPParticipant") == []  # asked first, nothing sent
 
     result = await live.session.run(user_input="Yes please.")
-    result.expect.contains_function_call(name="transfer_call")
+    result.expect.next_event().is_message(role="assistant")
+    result.expect.next_event().is_function_call(name="transfer_call")
+    result.expect.next_event().is_function_call_output()
+    # nothing more is said once the callee is on the way to the desk, and the agent leaves
+    result.expect.no_more_events()
+    await eventually(lambda: bool(livekit_server.calls("DeleteRoom")))
+    assert live.state.record.hangup_reason == "transferred"
     transfers = livekit_server.calls("TransferSIPParticipant")
     assert len(transfers) == 1
     assert transfers[0].transfer_to == f"tel:{TRANSFER_TO}"

@@ -36,6 +36,8 @@ LINES = {
     "another_day": "Could we move it to another day?",
     "first": "The first one, please.",
     "right": "Yes, that's right.",
+    "a_person": "Can I talk to a person, please?",
+    "please_do": "Yes, please do.",
 }
 # {practice}, {patient} and {first} come from the instructions the worker gave the model
 OPENING = (
@@ -49,6 +51,11 @@ OFFERS = "On Monday I have a few open times. Would the first one work for you?"
 READ_BACK = "Just to check, that is the first time on Monday. Is that right?"
 MOVED = "Done, your appointment is moved. Is there anything else I can help with?"
 CHECK_IN = "Hello, are you still there?"
+OFFER_TRANSFER = "Of course. Shall I transfer you to the front desk now?"
+TRANSFER_FAILED = (
+    "I'm sorry, the transfer didn't go through. Is there anything else I can help with?"
+)
+TRANSFER_TO = "+14155550199"  # the front desk, as `outbound-caller call --transfer-to` gives it
 # spelled out as the recogniser hears it (the model says the number; the voice reads it so)
 SILENT_GOODBYE = (
     "I'll end the call now. {practice} can be reached at four one five, five five five, "
@@ -165,6 +172,35 @@ class World:
             self.worker.stop(timeout=20)
             self.start_worker()
 
+    @contextmanager
+    def office_open(self) -> Iterator[None]:
+        """Until the block ends the practice is open around the clock on every day, so a
+        transfer (refused while the office is closed) goes out whenever the test runs."""
+        with sqlite3.connect(self.db) as conn:
+            hours = conn.execute("SELECT practice_id, weekday, opens, closes FROM opening_hours")
+            saved_hours = hours.fetchall()
+            saved_closed = conn.execute("SELECT * FROM closed_dates").fetchall()
+            practices = {row[0] for row in saved_hours}
+            conn.execute("DELETE FROM opening_hours")
+            conn.execute("DELETE FROM closed_dates")
+            conn.executemany(
+                "INSERT INTO opening_hours (practice_id, weekday, opens, closes) "
+                "VALUES (?, ?, '00:00:00.000000', '23:59:59.999999')",
+                [(practice, day) for practice in practices for day in range(7)],
+            )
+        try:
+            yield
+        finally:
+            with sqlite3.connect(self.db) as conn:
+                conn.execute("DELETE FROM opening_hours")
+                conn.executemany(
+                    "INSERT INTO opening_hours (practice_id, weekday, opens, closes) "
+                    "VALUES (?, ?, ?, ?)",
+                    saved_hours,
+                )
+                marks = ", ".join("?" * len(saved_closed[0])) if saved_closed else ""
+                conn.executemany(f"INSERT INTO closed_dates VALUES ({marks})", saved_closed)
+
     def take_appointment(self) -> Appointment:
         """An upcoming scheduled appointment no other test has used, whose patient has no other
         appointment within a day of it (a call about several is covered offline; the phone's
@@ -261,6 +297,13 @@ def provider_script() -> dict[str, Any]:
             {"tool_result": "move_appointment", "output": "not booked yet", "say": READ_BACK},
             {"user": "that's right", "tool": "move_appointment", "args": {"option": "s1"}},
             {"tool_result": "move_appointment", "output": "moved and confirmed", "say": MOVED},
+            {"user": "a person", "say": OFFER_TRANSFER},
+            {"user": "please do", "tool": "transfer_call", "args": {}},
+            {
+                "tool_result": "transfer_call",
+                "output": "did not go through",
+                "say": TRANSFER_FAILED,
+            },
             {"user": "goodbye", "tool": "end_call", "args": {"reason": "completed"}},
             {"tool_result": "end_call", "say": GOODBYE},
             {"instructions": "silent for a while", "say": CHECK_IN},

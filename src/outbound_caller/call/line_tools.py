@@ -147,7 +147,7 @@ async def leave_message_for_office(ctx: RunContext[CallState], note: str) -> str
 
 
 @function_tool
-async def transfer_call(ctx: RunContext[CallState]) -> str:
+async def transfer_call(ctx: RunContext[CallState]) -> str | None:
     """Transfer the call to a person at the practice. Only call this after the patient
     has confirmed they want to be transferred and you have told them you are doing it."""
     state = used(ctx, "transfer_call")
@@ -175,7 +175,11 @@ async def transfer_call(ctx: RunContext[CallState]) -> str:
             "The transfer did not go through. Apologise, and offer to keep helping or to have "
             "the office call back (request_callback)."
         ) from None
-    return "The call was transferred."
+    # The callee is on their way to the desk: no reply (a tool returning None asks for none;
+    # the leg stays up until it is hung up, and anything said now reaches the patient), and
+    # the agent's leg goes now rather than when livekit-sip gives up waiting for the phone.
+    state.line.hang_up_soon("transferred")
+    return None
 
 
 @function_tool
