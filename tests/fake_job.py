@@ -3,7 +3,7 @@
 - :class:`FakeJob` is the part of ``JobContext`` the entrypoint uses: the job, the process's
   prewarmed VAD, ``connect``/``shutdown`` and the shutdown callbacks, run as the framework
   runs them once the job is asked to end.
-- :class:`FakeRoom` is an ``rtc.Room`` that is always connected: the framework's own RoomIO
+- :class:`FakeRoom` is an ``rtc.Room``, connected until the agent leaves: the framework's own RoomIO
   runs on it, and a test makes the callee's SIP leg join (as the dial does) or leave.
 - :class:`SilentTTS` stands in for Cartesia: silence as long as the words would take to
   say, played through the framework's real audio output in real time, so "after the
@@ -133,7 +133,11 @@ class FakeRoom(rtc.EventEmitter[Any]):
         self.connection_state = rtc.ConnectionState.CONN_CONNECTED
 
     def isconnected(self) -> bool:
-        return True
+        return self.connection_state == rtc.ConnectionState.CONN_CONNECTED
+
+    async def disconnect(self) -> None:
+        """The agent leaving (the framework's job end calls it too)."""
+        self.connection_state = rtc.ConnectionState.CONN_DISCONNECTED
 
     def register_text_stream_handler(self, *args: Any, **kwargs: Any) -> None:
         pass

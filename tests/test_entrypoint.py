@@ -58,6 +58,7 @@ class Watch:
     start_options: list[dict[str, Any]] = field(default_factory=list)
     said: list[tuple[float, str]] = field(default_factory=list)
     deleted_at: list[float] = field(default_factory=list)
+    agent_left_first: list[bool] = field(default_factory=list)  # per DeleteRoom
     transferred_at: list[float] = field(default_factory=list)
     voice: list[SilentTTS] = field(default_factory=list)
 
@@ -153,6 +154,7 @@ def answered(room: Any, seen: Watch, livekit_server: LiveKitStub) -> None:
 
     def delete(request: api.DeleteRoomRequest) -> api.DeleteRoomResponse:
         seen.deleted_at.append(time.monotonic())
+        seen.agent_left_first.append(not room.isconnected())
         room.leave("callee", rtc.DisconnectReason.ROOM_DELETED)
         return api.DeleteRoomResponse()
 
@@ -205,6 +207,9 @@ async def test_an_answered_call_runs_through_the_real_entrypoint(
     # hung up once, after the goodbye had played
     [deleted_at] = watch.deleted_at
     assert deleted_at >= goodbye_done
+    # the agent had left the room before deleting it (else the SDK logs its data channels
+    # closing under it as errors)
+    assert watch.agent_left_first == [True]
     assert GOODBYE.endswith(watch.voice[0].spoken[-1])  # its last sentence was the last played
     # the session as the worker starts it: recording off, the callee's leg only
     [options] = watch.start_options

@@ -46,6 +46,7 @@ HINTS: dict[str, str] = {
     "ALLOW_INSECURE_TRUNK": "true only to dial over a trunk without TLS or credentials",
     "VOICEMAIL_POLICY": "hangup (default) or message: leave the practice's name and number",
     "AMD_LLM_MODEL": "the OpenAI model that classifies greetings, e.g. gpt-4o-mini",
+    "NOISE_CANCELLATION": "auto (default: on for LiveKit Cloud, which alone runs it), on or off",
     "TRANSCRIPT_DIR": "a directory for call transcripts (unset: no transcripts are written)",
     "TRANSCRIPT_RETENTION_DAYS": "days to keep transcripts, 1 to 3650",
     "VERIFY_DATE_OF_BIRTH": "true to have the agent check the patient's date of birth first",
@@ -122,6 +123,11 @@ class Settings(BaseModel):
         alias="VOICEMAIL_POLICY", default="hangup"
     )
     amd_llm_model: NonEmpty = Field(alias="AMD_LLM_MODEL", default="gpt-4o-mini")
+    # Krisp's telephony noise cancellation runs only on LiveKit Cloud; elsewhere the SDK fails
+    # to load it and logs an error on every call. auto: on for a *.livekit.cloud URL.
+    noise_cancellation: Literal["auto", "on", "off"] = Field(
+        alias="NOISE_CANCELLATION", default="auto"
+    )
     transcript_dir: Path | None = Field(alias="TRANSCRIPT_DIR", default=None)
     transcript_retention_days: int = Field(
         alias="TRANSCRIPT_RETENTION_DAYS", default=30, ge=1, le=3650
@@ -140,6 +146,14 @@ class Settings(BaseModel):
     worker_load_threshold: float | None = Field(
         alias="WORKER_LOAD_THRESHOLD", default=None, ge=0.1, le=1.0
     )
+
+    @property
+    def filters_noise(self) -> bool:
+        """Whether the callee's audio goes through Krisp's telephony noise cancellation."""
+        if self.noise_cancellation == "auto":
+            host = urlparse(self.livekit_url).hostname or ""
+            return host.endswith(".livekit.cloud")
+        return self.noise_cancellation == "on"
 
     @field_validator("openai_base_url", "deepgram_base_url", "cartesia_base_url")
     @classmethod

@@ -171,6 +171,7 @@ async def entrypoint(ctx: JobContext) -> None:
             practice_name=context.practice.name,
             callback_number=context.practice.callback_number,
         ),
+        room=ctx.room,
     )
     state = CallState(
         practice=context.practice,
@@ -217,7 +218,7 @@ async def entrypoint(ctx: JobContext) -> None:
     await session.start(
         first_agent(state, llm=build_llm(settings)),
         room=ctx.room,
-        **session_start_options(telephony.identity),
+        **session_start_options(telephony.identity, filter_noise=settings.filters_noise),
     )
 
     if ctx.is_fake_job():  # console: no phone line, the terminal is the callee

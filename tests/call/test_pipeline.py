@@ -98,7 +98,7 @@ def test_other_detectors_need_no_download() -> None:
 
 
 def test_room_input_is_the_callee_with_telephony_noise_cancellation() -> None:
-    options = session_start_options("callee")
+    options = session_start_options("callee", filter_noise=True)
     room = options["room_options"]
     assert room.participant_identity == "callee"
     assert room.close_on_disconnect is True
@@ -107,8 +107,31 @@ def test_room_input_is_the_callee_with_telephony_noise_cancellation() -> None:
     assert "bvc" in str(nc.options["modelPath"])  # Krisp BVC telephony model
 
 
+def test_without_noise_cancellation_the_callee_is_heard_unfiltered() -> None:
+    room = session_start_options("callee", filter_noise=False)["room_options"]
+    assert room.participant_identity == "callee"
+    assert room.get_audio_input_options().noise_cancellation is None
+
+
+@pytest.mark.parametrize(
+    ("url", "setting", "filters"),
+    [
+        ("wss://clinic-abc123.livekit.cloud", "auto", True),
+        ("wss://livekit.clinic.example", "auto", False),  # self-hosted: Krisp cannot load
+        ("ws://127.0.0.1:7880", "auto", False),
+        ("ws://127.0.0.1:7880", "on", True),
+        ("wss://clinic-abc123.livekit.cloud", "off", False),
+    ],
+)
+def test_noise_cancellation_is_on_for_livekit_cloud_unless_set(
+    url: str, setting: str, filters: bool
+) -> None:
+    settings = load_settings({**GOOD, "LIVEKIT_URL": url, "NOISE_CANCELLATION": setting})
+    assert settings.filters_noise is filters
+
+
 async def test_recording_is_off_whatever_the_project_default(start_call: StartCall) -> None:
-    options = session_start_options("callee")
+    options = session_start_options("callee", filter_noise=True)
     assert options["record"] is False
     live = await start_call([])
     session: AgentSession = AgentSession(llm=live.llm)

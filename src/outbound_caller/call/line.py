@@ -50,8 +50,10 @@ class Call:
         voicemail_policy: VoicemailPolicy = "hangup",
         voicemail_message: str = "",
         message_quiet_s: float = MESSAGE_QUIET_S,
+        room: rtc.Room | None = None,
     ) -> None:
         self._telephony = telephony
+        self._room = room  # the agent's connection, left before the room is deleted
         self._voicemail = (voicemail_policy, voicemail_message)
         self._message_quiet_s = message_quiet_s
         self._hold_until = 0.0  # loop time until which a silent line is the callee holding
@@ -298,6 +300,10 @@ class Call:
             # its result decides the outcome; TRANSFER_WAIT_S bounds it within the ~10 s the
             # framework gives the job's shutdown
             await asyncio.wait([self._transfer_task], timeout=TRANSFER_WAIT_S)
+        if self._room is not None and self._room.isconnected():
+            # leave first: a room deleted under a connected agent closes its data channels
+            # from the server's side, which the SDK logs as three errors per call
+            await self._room.disconnect()
         await self._telephony.delete_room()
         self._session.shutdown()
         # this task runs once per call, so the outcome is logged exactly once

@@ -171,25 +171,25 @@ def build_session(settings: Settings, *, vad_model: vad.VAD) -> AgentSession[Cal
     )
 
 
-def session_start_options(participant_identity: str) -> dict[str, Any]:
+def session_start_options(participant_identity: str, *, filter_noise: bool) -> dict[str, Any]:
     """Keyword arguments of ``AgentSession.start`` for a call: the callee's leg as input,
     recording off whatever the LiveKit project's default (SPEC C1, C2), and no session
     host: nobody in a phone call's room observes or drives the session over data packets,
     and when the room goes away at hang-up its writer would log a traceback per event."""
     return {
-        "room_options": room_options(participant_identity),
+        "room_options": room_options(participant_identity, filter_noise=filter_noise),
         "record": False,
         "session_host": False,
     }
 
 
-def room_options(participant_identity: str) -> room_io.RoomOptions:
-    """Listen only to the callee's SIP leg, with telephony noise cancellation (Krisp BVC,
-    effective on LiveKit Cloud; elsewhere the audio passes through unfiltered)."""
+def room_options(participant_identity: str, *, filter_noise: bool) -> room_io.RoomOptions:
+    """Listen only to the callee's SIP leg, through telephony noise cancellation (Krisp BVC,
+    which only LiveKit Cloud runs) when ``filter_noise``."""
     return room_io.RoomOptions(
         participant_identity=participant_identity,
         audio_input=room_io.AudioInputOptions(
-            noise_cancellation=noise_cancellation.BVCTelephony(),
+            noise_cancellation=noise_cancellation.BVCTelephony() if filter_noise else None,
         ),
         close_on_disconnect=True,
     )
