@@ -64,6 +64,7 @@ REJECT = {
     "unavailable": (480, "Temporarily Unavailable"),
 }
 DESK_ANSWER_S = 0.5
+REFER_ANSWER_S = 0.1
 
 
 class Events:
@@ -216,6 +217,11 @@ class PhoneCall(pj.Call):  # type: ignore[misc]
             prm.statusCode = 603
             return
         self.callee.events("refer", to=prm.dstUri)
+        # answer after a network's round trip, as a carrier does: livekit-sip v1.8.0 loses a
+        # final response that arrives before it waits for one (its select between the
+        # transaction's end and its responses picks either), and reports a taken REFER as
+        # "transaction failed to complete (0 intermediate responses)"
+        time.sleep(REFER_ANSWER_S)
         if self.callee.spec.refer == "reject":
             prm.statusCode = 603
             self.callee.events("refer rejected", code=603)

@@ -19,7 +19,7 @@ def test_a_patient_who_asks_for_a_person_is_transferred_and_the_agent_leaves(
     handset: PhoneRun = phone("answer", say=["hello", "speaking", "a_person", "please_do"])
     log_start = len(world.worker.text())
 
-    with world.office_open():
+    with world.open_around_the_clock():
         room = place_call(world, appointment, "--transfer-to", TRANSFER_TO)
         handset.wait_event("disconnected", timeout=90)
 
@@ -59,7 +59,7 @@ def test_a_refused_transfer_gets_an_apology_and_the_call_goes_on(world: World, p
     )
     log_start = len(world.worker.text())
 
-    with world.office_open():
+    with world.open_around_the_clock():
         room = place_call(world, appointment, "--transfer-to", TRANSFER_TO)
         handset.wait_event("disconnected", timeout=120)
 

@@ -4,6 +4,8 @@ server restarting under it, stop."""
 from __future__ import annotations
 
 import json
+import os
+import signal
 import time
 from pathlib import Path
 from typing import Any
@@ -80,7 +82,7 @@ def test_a_worker_whose_server_restarts_registers_again_and_takes_the_next_call(
         assert time.monotonic() < deadline, world.tail()
         assert world.worker.alive(), world.tail()
         time.sleep(0.25)
-    world.registered_at = time.monotonic()
+    world.registered[world.worker.name] = time.monotonic()
 
     appointment = world.take_appointment()
     handset: PhoneRun = phone("answer", say=["hello", "speaking", "confirm", "bye"])
@@ -92,4 +94,47 @@ def test_a_worker_whose_server_restarts_registers_again_and_takes_the_next_call(
     assert after["status"] == "confirmed"
     assert "bye received" in handset.names()
     log = world.worker_log_since(log_start)
+    assert "Traceback" not in log, log
+
+
+def test_a_worker_told_to_stop_mid_call_finishes_it_while_the_next_call_goes_elsewhere(
+    world: World, phones: Any
+) -> None:
+    first, second = world.take_appointment(), world.take_appointment()
+    assert first.phone != second.phone
+    script = ["hello", "speaking", "confirm", "bye"]
+    lines = phones({first.phone: ("answer", script), second.phone: ("answer", script)})
+    other = world.spawn_worker({"HEALTH_PORT": "0"})
+    workers = [world.worker, other]
+    try:
+        room = place_call(world, first, workers=workers)
+        lines[first.phone].wait_event("media up", timeout=30)
+        (draining,) = [w for w in workers if room in w.text()]
+        (staying,) = [w for w in workers if w is not draining]
+        # what a service manager does: SIGTERM to the worker's whole process group
+        os.killpg(draining.popen.pid, signal.SIGTERM)
+        draining.wait_for("draining worker", 10)
+
+        moved = place_call(world, second, workers=[staying])
+        for number in (first.phone, second.phone):
+            lines[number].wait_event("disconnected", timeout=90)
+        code = draining.popen.wait(timeout=60)
+    finally:
+        # the world goes on with whichever worker is left running
+        if world.worker.alive():
+            other.stop(timeout=30)
+        else:
+            world.worker = other
+
+    for call, appointment in ((room, first), (moved, second)):
+        row = world.call_row(call)
+        assert (row["status"], row["hangup_reason"]) == ("answered", "completed"), dict(row)
+        (after,) = world.query("SELECT status FROM appointments WHERE id = ?", appointment.id)
+        assert after["status"] == "confirmed"
+        assert "bye received" in lines[appointment.phone].names()
+    assert moved in staying.text()
+    log = draining.text()
+    assert moved not in log
+    assert code == 0, log
+    assert error_lines(log) == []
     assert "Traceback" not in log, log

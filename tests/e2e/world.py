@@ -139,7 +139,7 @@ class World:
     providers: Proc
     wavs: dict[str, Path] = field(default_factory=dict)
     taken: set[int] = field(default_factory=set)
-    registered_at: float = 0.0  # time.monotonic() when the worker registered
+    registered: dict[str, float] = field(default_factory=dict)  # worker → time.monotonic()
     started_workers: int = 0
 
     def spawn_worker(self, env: dict[str, str] | None = None) -> Proc:
@@ -153,11 +153,11 @@ class World:
             env={**self.env, **(env or {})},
         )
         worker.wait_for("registered worker", 90)
+        self.registered[name] = time.monotonic()
         return worker
 
     def start_worker(self) -> None:
         self.worker = self.spawn_worker()
-        self.registered_at = time.monotonic()
 
     @contextmanager
     def worker_replaced(self, env: dict[str, str]) -> Iterator[Proc]:
@@ -166,27 +166,33 @@ class World:
         self.worker.stop(timeout=20)
         try:
             self.worker = self.spawn_worker(env)
-            self.registered_at = time.monotonic()
             yield self.worker
         finally:
             self.worker.stop(timeout=20)
             self.start_worker()
 
     @contextmanager
-    def office_open(self) -> Iterator[None]:
-        """Until the block ends the practice is open around the clock on every day, so a
-        transfer (refused while the office is closed) goes out whenever the test runs."""
+    def open_around_the_clock(self) -> Iterator[None]:
+        """Until the block ends the practice is open, and may be called from, around the clock
+        on every day: a transfer (refused while the office is closed) goes out and a
+        campaign (which waits for the calling window) dials whenever the test runs."""
         with sqlite3.connect(self.db) as conn:
             hours = conn.execute("SELECT practice_id, weekday, opens, closes FROM opening_hours")
             saved_hours = hours.fetchall()
             saved_closed = conn.execute("SELECT * FROM closed_dates").fetchall()
-            practices = {row[0] for row in saved_hours}
+            saved_window = conn.execute(
+                "SELECT call_window_start, call_window_end, call_on_closed_days, id FROM practices"
+            ).fetchall()
             conn.execute("DELETE FROM opening_hours")
             conn.execute("DELETE FROM closed_dates")
             conn.executemany(
                 "INSERT INTO opening_hours (practice_id, weekday, opens, closes) "
                 "VALUES (?, ?, '00:00:00.000000', '23:59:59.999999')",
-                [(practice, day) for practice in practices for day in range(7)],
+                [(practice, day) for (*_, practice) in saved_window for day in range(7)],
+            )
+            conn.execute(
+                "UPDATE practices SET call_window_start = '00:00:00', "
+                "call_window_end = '23:59:59', call_on_closed_days = 1"
             )
         try:
             yield
@@ -200,6 +206,11 @@ class World:
                 )
                 marks = ", ".join("?" * len(saved_closed[0])) if saved_closed else ""
                 conn.executemany(f"INSERT INTO closed_dates VALUES ({marks})", saved_closed)
+                conn.executemany(
+                    "UPDATE practices SET call_window_start = ?, call_window_end = ?, "
+                    "call_on_closed_days = ? WHERE id = ?",
+                    saved_window,
+                )
 
     def take_appointment(self) -> Appointment:
         """An upcoming scheduled appointment no other test has used, whose patient has no other
@@ -358,25 +369,32 @@ AVAILABLE = "worker is below capacity, marking as available"
 LOAD_REPORT_S = 3.0  # the framework samples the worker's load every 2.5 s
 
 
-def wait_worker_available(world: World, timeout: float = 60) -> None:
-    """Until the worker takes jobs. In production mode it refuses them while this machine's
-    CPU is above 70% (its start-up on 2 cores is), and the server then drops the dispatch
-    ("no worker available"): wait for a load report after registration that is not full."""
+def wait_worker_available(world: World, worker: Proc | None = None, timeout: float = 60) -> None:
+    """Until ``worker`` (the world's, by default) takes jobs. In production mode it refuses
+    them while this machine's CPU is above 70% (its start-up on 2 cores is), and the server
+    then drops the dispatch ("no worker available"): wait for a load report after
+    registration that is not full."""
+    worker = worker or world.worker
     deadline = time.monotonic() + timeout
-    registered = world.worker.text().index("registered worker")
+    registered = worker.text().index("registered worker")
     while time.monotonic() < deadline:
-        log = world.worker.text()[registered:]
+        log = worker.text()[registered:]
         last_full, last_available = log.rfind(FULL), log.rfind(AVAILABLE)
-        settled = time.monotonic() - world.registered_at >= LOAD_REPORT_S
+        settled = time.monotonic() - world.registered[worker.name] >= LOAD_REPORT_S
         if settled and last_full <= last_available:
             return
         time.sleep(0.25)
-    raise AssertionError(f"the worker stayed at full capacity; its log ends:\n{world.tail()}")
+    tail = "\n".join(worker.text().splitlines()[-60:])
+    raise AssertionError(f"{worker.name} stayed at full capacity; its log ends:\n{tail}")
 
 
-def place_call(world: World, appointment: Appointment, *extra: str) -> str:
-    """``outbound-caller call`` for ``appointment``; returns the room."""
-    wait_worker_available(world)
+def place_call(
+    world: World, appointment: Appointment, *extra: str, workers: list[Proc] | None = None
+) -> str:
+    """``outbound-caller call`` for ``appointment`` once ``workers`` (the world's one, by
+    default) take jobs; returns the room."""
+    for worker in workers or [world.worker]:
+        wait_worker_available(world, worker)
     done = world.operator(
         "call", appointment.phone, "--appointment-id", str(appointment.id), *extra
     )
