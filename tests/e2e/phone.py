@@ -39,6 +39,7 @@ Request-URI), desk answered, bye sent, bye received, disconnected, recording.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import hashlib
 import json
 import re
@@ -64,6 +65,11 @@ REJECT = {
     "unavailable": (480, "Temporarily Unavailable"),
 }
 DESK_ANSWER_S = 0.5
+# the phone answers a request after a network's round trip, as a carrier does: livekit-sip
+# v1.8.0 loses a final response that arrives before it waits for one (its select between the
+# transaction's end and its responses picks either), so a 401 in the same millisecond failed
+# the dial ("transaction failed to complete (1 intermediate responses)")
+ROUND_TRIP_S = 0.05
 REFER_ANSWER_S = 0.1
 
 
@@ -217,10 +223,8 @@ class PhoneCall(pj.Call):  # type: ignore[misc]
             prm.statusCode = 603
             return
         self.callee.events("refer", to=prm.dstUri)
-        # answer after a network's round trip, as a carrier does: livekit-sip v1.8.0 loses a
-        # final response that arrives before it waits for one (its select between the
-        # transaction's end and its responses picks either), and reports a taken REFER as
-        # "transaction failed to complete (0 intermediate responses)"
+        # after a round trip (see ROUND_TRIP_S): a taken REFER answered at once was reported
+        # as "transaction failed to complete (0 intermediate responses)"
         time.sleep(REFER_ANSWER_S)
         if self.callee.spec.refer == "reject":
             prm.statusCode = 603
@@ -286,20 +290,20 @@ class Callee:
             if self.phone.args.bad_digest == "challenge":  # ask again, as many carriers do
                 self.phone.challenge(call)
             else:
-                respond(call, 403, "Forbidden")
+                self.phone.respond_later(call, 403, "Forbidden")
             return
         self.events("auth ok")
         mode = self.spec.mode
         if mode in REJECT:
             code, reason = REJECT[mode]
             self.events("rejected", code=code)
-            respond(call, code, reason)
+            self.phone.respond_later(call, code, reason)
             return
         if self.active is not None:
-            respond(call, 486, "Busy Here")  # this person is on another call
+            self.phone.respond_later(call, 486, "Busy Here")  # this person is on another call
             return
         self.active = call
-        respond(call, 180, "Ringing")
+        self.phone.respond_later(call, 180, "Ringing")
         self.events("ringing")
         if mode == "answer":
             self.answer_at = time.monotonic() + self.spec.answer_delay
@@ -424,6 +428,7 @@ class Phone:
         self.account: PhoneAccount | None = None
         self.transferring: Callee | None = None  # whose accepted REFER the desk's call is
         self.desk_answer: list[tuple[float, PhoneCall]] = []
+        self.responses: list[tuple[float, PhoneCall, int, str, str]] = []
 
     def callee_for(self, to: str) -> Callee | None:
         user = to_user(to)
@@ -432,8 +437,12 @@ class Phone:
                 return callee
         return None
 
+    def respond_later(self, call: PhoneCall, code: int, reason: str = "", extra: str = "") -> None:
+        """Send this response one round trip from now (see ROUND_TRIP_S)."""
+        self.responses.append((time.monotonic() + ROUND_TRIP_S, call, code, reason, extra))
+
     def challenge(self, call: PhoneCall) -> None:
-        respond(
+        self.respond_later(
             call,
             401,
             "Unauthorized",
@@ -460,6 +469,10 @@ class Phone:
 
     def tick(self) -> None:
         now = time.monotonic()
+        while self.responses and self.responses[0][0] <= now:
+            _, call, code, reason, extra = self.responses.pop(0)
+            with contextlib.suppress(pj.Error):  # the caller gave up (CANCEL) in the meantime
+                respond(call, code, reason, extra)
         for at, call in list(self.desk_answer):
             if now >= at:
                 self.desk_answer.remove((at, call))
