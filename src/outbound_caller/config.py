@@ -20,6 +20,7 @@ from .phone import to_e164
 from .zones import time_zone
 
 TurnDetection = Literal["english", "v1-mini", "vad"]
+TurnTaking = Literal["tuned", "framework"]
 
 ENV_FILE = ".env.local"
 
@@ -46,6 +47,7 @@ HINTS: dict[str, str] = {
     "ALLOW_INSECURE_TRUNK": "true only to dial over a trunk without TLS or credentials",
     "VOICEMAIL_POLICY": "hangup (default) or message: leave the practice's name and number",
     "AMD_LLM_MODEL": "the OpenAI model that classifies greetings, e.g. gpt-4o-mini",
+    "TURN_TAKING": "tuned (default: answers sooner) or framework (the framework's own timings)",
     "NOISE_CANCELLATION": "auto (default: on for LiveKit Cloud, which alone runs it), on or off",
     "TRANSCRIPT_DIR": "a directory for call transcripts (unset: no transcripts are written)",
     "TRANSCRIPT_RETENTION_DAYS": "days to keep transcripts, 1 to 3650",
@@ -110,6 +112,7 @@ class Settings(BaseModel):
     tts_model: NonEmpty = Field(alias="TTS_MODEL", default="sonic-3")
     tts_voice: str | None = Field(alias="TTS_VOICE", default=None)
     turn_detection: TurnDetection = Field(alias="TURN_DETECTION", default="english")
+    turn_taking: TurnTaking = Field(alias="TURN_TAKING", default="tuned")
 
     # livekit-server ends a wait-until-answered dial after 80 s in all, joining and INVITE
     # included; a stopping worker lets calls in progress run for DRAIN_TIMEOUT_S (900 s)

@@ -61,8 +61,10 @@ DNC_REASONS = {"do_not_call": "asked on a call", "wrong_number": "wrong number"}
 
 
 def prewarm(proc: JobProcess) -> None:
-    """Load the VAD once per process, before any job arrives."""
-    proc.userdata["vad"] = load_vad()
+    """Load the VAD once per process, before any job arrives (with TURN_TAKING's timing; a
+    bad value is the job's settings error to report, so it falls back to the default here)."""
+    turn_taking = os.environ.get("TURN_TAKING", "").strip()
+    proc.userdata["vad"] = load_vad("framework" if turn_taking == "framework" else "tuned")
 
 
 server = AgentServer(

@@ -107,6 +107,16 @@ def test_room_input_is_the_callee_with_telephony_noise_cancellation() -> None:
     assert "bvc" in str(nc.options["modelPath"])  # Krisp BVC telephony model
 
 
+def test_framework_turn_taking_is_the_frameworks_own_timing() -> None:
+    options = turn_handling("vad", "framework")
+    assert options["endpointing"] == {"min_delay": 0.5, "max_delay": 3.0}
+    assert options["preemptive_generation"] == {"enabled": False}
+    assert load_vad("framework").min_silence_duration == 0.55
+    tuned = turn_handling("vad")
+    assert tuned["endpointing"] == {"min_delay": 0.65, "max_delay": 2.0}
+    assert tuned["preemptive_generation"]["enabled"] is True
+
+
 def test_without_noise_cancellation_the_callee_is_heard_unfiltered() -> None:
     room = session_start_options("callee", filter_noise=False)["room_options"]
     assert room.participant_identity == "callee"

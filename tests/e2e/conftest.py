@@ -21,20 +21,13 @@ import pytest
 
 from e2e.rig import PHONE_TLS_PORT, RIG_IP, Rig, missing_prerequisites
 from e2e.world import (
-    LINES,
-    PRACTICE,
-    PROVIDERS_PORT,
-    RINGING_TIMEOUT,
-    SILENCE_TIMEOUT,
     TRUNK_PASSWORD,
     TRUNK_USER,
     VENV,
-    VOICEMAIL_GREETING,
     PhoneRun,
     World,
-    greeting_to_wav,
+    build_world,
     provider_script,
-    speak_to_wav,
 )
 
 HERE = Path(__file__).parent
@@ -66,65 +59,7 @@ def rig() -> Iterator[Rig]:
 
 @pytest.fixture(scope="session")
 def world(rig: Rig) -> Iterator[World]:
-    work = rig.workdir / "world"
-    work.mkdir()
-    db = work / "outbound-caller.db"
-    env = {
-        **rig.livekit_env(),
-        "DATABASE_URL": f"sqlite+aiosqlite:///{db}",
-        "OPENAI_API_KEY": "sk-rig",
-        "DEEPGRAM_API_KEY": "rig",
-        "CARTESIA_API_KEY": "rig",
-        "OPENAI_BASE_URL": f"http://127.0.0.1:{PROVIDERS_PORT}/v1",
-        "DEEPGRAM_BASE_URL": f"http://127.0.0.1:{PROVIDERS_PORT}/v1/listen",
-        "CARTESIA_BASE_URL": f"http://127.0.0.1:{PROVIDERS_PORT}",
-        "PRACTICE_NAME": PRACTICE,
-        "PRACTICE_TIMEZONE": "America/New_York",
-        "PRACTICE_CALLBACK_NUMBER": "+14155550100",
-        "TURN_DETECTION": "vad",
-        "RINGING_TIMEOUT": str(RINGING_TIMEOUT),
-        "GREETING_DELAY": "3",
-        "SILENCE_TIMEOUT": str(SILENCE_TIMEOUT),
-        "HF_HUB_OFFLINE": "1",
-        # the rig's servers, phones and models share this machine's cores with the worker:
-        # a load report above the default 0.7 would have the server drop a test's dispatch
-        "WORKER_LOAD_THRESHOLD": "1.0",
-    }
-    world = World(rig, work, db, env, worker=None, providers=None)  # type: ignore[arg-type]
-    for args in (("db", "upgrade"), ("db", "seed-demo")):
-        done = world.operator(*args)
-        assert done.returncode == 0, done.stderr
-    trunk = world.operator(
-        "trunk",
-        "create",
-        "--address",
-        f"{RIG_IP}:{PHONE_TLS_PORT}",
-        "--numbers",
-        "+14155550100",
-        "--username",
-        TRUNK_USER,
-        "--password",
-        TRUNK_PASSWORD,
-    )
-    assert trunk.returncode == 0, trunk.stderr
-    env["SIP_OUTBOUND_TRUNK_ID"] = trunk.stdout.strip()
-
-    script = work / "script.json"
-    script.write_text(json.dumps(provider_script()))
-    world.providers = rig.spawn(
-        "providers",
-        [
-            str(VENV / "python"),
-            str(HERE / "providers.py"),
-            *("--port", str(PROVIDERS_PORT), "--script", str(script)),
-            *("--log", str(work / "providers.jsonl")),
-        ],
-    )
-    world.providers.wait_for("providers ready", 30)
-    for key, text in LINES.items():
-        world.wavs[key] = speak_to_wav(text, work / f"{key}.wav")
-    world.wavs["voicemail"] = greeting_to_wav(VOICEMAIL_GREETING, work / "voicemail.wav")
-
+    world = build_world(rig, provider_script())
     world.start_worker()
     yield world
     world.worker.stop(timeout=20)

@@ -23,6 +23,12 @@ The script (``--script``, JSON)::
 ``say`` and string ``args`` are filled from the instructions (see ``facts``); a
 ``tool_result`` rule with ``output`` matches only a tool output that contains it.
 
+Pinned latencies, for benchmarks (``"latency"`` in the script; unset: as fast as it can)::
+
+    "latency": {"stt_end_silence": 0.15,  # a final transcript once 150 ms are quiet
+                "llm_ttft": 0.25,         # the first token 250 ms after the request
+                "tts_ttfb": 0.10}         # the first audio 100 ms after the text
+
 Each request, transcript and spoken sentence is appended to ``--log`` (JSON lines).
 """
 
@@ -31,6 +37,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import base64
+import functools
 import json
 import re
 import subprocess
@@ -158,6 +165,7 @@ async def chat_completions(request: web.Request) -> web.StreamResponse:
     script, log = request.app["script"], request.app["log"]
     messages = body.get("messages", [])
     reply = choose(script, messages)
+    await asyncio.sleep(script.get("latency", {}).get("llm_ttft", 0.0))
     last = messages[-1] if messages else {}
     log(
         "llm",
@@ -260,6 +268,7 @@ async def listen(request: web.Request) -> web.WebSocketResponse:
     ws = web.WebSocketResponse()
     await ws.prepare(request)
     log, recognize = request.app["log"], request.app["recognizer"]
+    end_silence = request.app["script"].get("latency", {}).get("stt_end_silence", END_SILENCE_S)
     frame = rate // 50  # 20 ms
     buffer = bytearray()
     utterance = bytearray()
@@ -289,12 +298,14 @@ async def listen(request: web.Request) -> web.WebSocketResponse:
                 quiet += 0.02
             if speech_start is not None:
                 utterance.extend(chunk)
-            if speech_start is not None and quiet >= END_SILENCE_S:
+            if speech_start is not None and quiet >= end_silence:
                 pcm = upsample(bytes(utterance), rate, 16000)
                 # a beep is no words (the recogniser, held to its phrases, would read one)
                 tone = is_tone(bytes(utterance), rate)
+                began = time.perf_counter()
                 text = None if tone else await asyncio.to_thread(recognize, pcm)
-                log("stt", transcript=text, tone=tone, start=speech_start, end=now)
+                decode = time.perf_counter() - began
+                log("stt", transcript=text, tone=tone, start=speech_start, end=now, decode=decode)
                 if text:
                     await ws.send_json(_results(text, speech_start, now - quiet))
                 else:
@@ -341,13 +352,20 @@ def speak(text: str, rate: int) -> bytes:
     ).stdout
 
 
+@functools.lru_cache(maxsize=256)
+def spoken(text: str, rate: int) -> bytes:
+    return speak(text, rate)
+
+
 async def tts_websocket(request: web.Request) -> web.WebSocketResponse:
     ws = web.WebSocketResponse()
     await ws.prepare(request)
     log = request.app["log"]
+    ttfb = request.app["script"].get("latency", {}).get("tts_ttfb")
     async for msg in ws:
         if msg.type != WSMsgType.TEXT:
             continue
+        received = time.perf_counter()
         packet = json.loads(msg.data)
         context = packet.get("context_id")
         if packet.get("cancel"):
@@ -355,7 +373,9 @@ async def tts_websocket(request: web.Request) -> web.WebSocketResponse:
         text = (packet.get("transcript") or "").strip()
         rate = int(packet.get("output_format", {}).get("sample_rate", 24000))
         if text:
-            pcm = await asyncio.to_thread(speak, text, rate)
+            pcm = await asyncio.to_thread(spoken, text, rate)
+            if ttfb is not None:  # the pinned first-audio time (a repeated line is cached)
+                await asyncio.sleep(max(0.0, received + ttfb - time.perf_counter()))
             log("tts", text=text, seconds=len(pcm) / 2 / rate)
             step = rate // 10 * 2  # 100 ms
             for i in range(0, len(pcm), step):

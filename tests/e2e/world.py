@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from e2e.rig import ROOT, Proc, Rig
+from e2e.rig import PHONE_TLS_PORT, RIG_IP, ROOT, Proc, Rig
 
 VENV = ROOT / ".venv" / "bin"
 PROVIDERS_PORT = 8700
@@ -402,3 +402,63 @@ def place_call(
     match = re.search(r"room (call-[\w-]+)", done.stdout + done.stderr)
     assert match, done.stdout + done.stderr
     return match.group(1)
+
+
+def build_world(rig: Rig, script: dict[str, Any], env: dict[str, str] | None = None) -> World:
+    """A store with the demo practice, an outbound trunk to the test phone, the provider
+    stand-ins playing ``script`` and the phone's lines as sound; no worker yet
+    (:meth:`World.start_worker`). ``env`` adds to the worker's and commands' settings."""
+    work = rig.workdir / "world"
+    work.mkdir()
+    db = work / "outbound-caller.db"
+    settings = {
+        **rig.livekit_env(),
+        "DATABASE_URL": f"sqlite+aiosqlite:///{db}",
+        "OPENAI_API_KEY": "sk-rig",
+        "DEEPGRAM_API_KEY": "rig",
+        "CARTESIA_API_KEY": "rig",
+        "OPENAI_BASE_URL": f"http://127.0.0.1:{PROVIDERS_PORT}/v1",
+        "DEEPGRAM_BASE_URL": f"http://127.0.0.1:{PROVIDERS_PORT}/v1/listen",
+        "CARTESIA_BASE_URL": f"http://127.0.0.1:{PROVIDERS_PORT}",
+        "PRACTICE_NAME": PRACTICE,
+        "PRACTICE_TIMEZONE": "America/New_York",
+        "PRACTICE_CALLBACK_NUMBER": "+14155550100",
+        "TURN_DETECTION": "vad",
+        "RINGING_TIMEOUT": str(RINGING_TIMEOUT),
+        "GREETING_DELAY": "3",
+        "SILENCE_TIMEOUT": str(SILENCE_TIMEOUT),
+        "HF_HUB_OFFLINE": "1",
+        # the rig's servers, phones and models share this machine's cores with the worker:
+        # a load report above the default 0.7 would have the server drop a test's dispatch
+        "WORKER_LOAD_THRESHOLD": "1.0",
+        **(env or {}),
+    }
+    world = World(rig, work, db, settings, worker=None, providers=None)  # type: ignore[arg-type]
+    for args in (("db", "upgrade"), ("db", "seed-demo")):
+        done = world.operator(*args)
+        assert done.returncode == 0, done.stderr
+    trunk = world.operator(
+        "trunk",
+        "create",
+        *("--address", f"{RIG_IP}:{PHONE_TLS_PORT}", "--numbers", "+14155550100"),
+        *("--username", TRUNK_USER, "--password", TRUNK_PASSWORD),
+    )
+    assert trunk.returncode == 0, trunk.stderr
+    settings["SIP_OUTBOUND_TRUNK_ID"] = trunk.stdout.strip()
+
+    script_path = work / "script.json"
+    script_path.write_text(json.dumps(script))
+    world.providers = rig.spawn(
+        "providers",
+        [
+            str(VENV / "python"),
+            str(Path(__file__).parent / "providers.py"),
+            *("--port", str(PROVIDERS_PORT), "--script", str(script_path)),
+            *("--log", str(work / "providers.jsonl")),
+        ],
+    )
+    world.providers.wait_for("providers ready", 30)
+    for key, text in LINES.items():
+        world.wavs[key] = speak_to_wav(text, work / f"{key}.wav")
+    world.wavs["voicemail"] = greeting_to_wav(VOICEMAIL_GREETING, work / "voicemail.wav")
+    return world

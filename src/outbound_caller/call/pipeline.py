@@ -20,7 +20,7 @@ from livekit.agents.voice.turn import (
 # console mode the prewarm (load_vad) runs in a worker thread, so import it here, not there
 from livekit.plugins import cartesia, deepgram, noise_cancellation, openai, silero
 
-from ..config import Settings, TurnDetection
+from ..config import Settings, TurnDetection, TurnTaking
 from ..errors import ModelFilesMissing
 from .state import CallState
 from .voicemail import DETECTION, waits_for_greeting_end
@@ -99,18 +99,27 @@ def build_turn_detector(kind: TurnDetection) -> TurnDetectionMode:
 VAD_MIN_SILENCE = 0.25
 ENDPOINTING: EndpointingOptions = {"min_delay": 0.65, "max_delay": 2.0}
 PREEMPTIVE: PreemptiveGenerationOptions = {"enabled": True, "preemptive_tts": True}
+# TURN_TAKING=framework: the framework's own defaults instead (Silero's 0.55 s, endpointing
+# 0.5-3.0 s, no preemptive generation), slower to answer; what the benchmarks compare with
+FRAMEWORK_VAD_MIN_SILENCE = 0.55
+FRAMEWORK_ENDPOINTING: EndpointingOptions = {"min_delay": 0.5, "max_delay": 3.0}
+FRAMEWORK_PREEMPTIVE: PreemptiveGenerationOptions = {"enabled": False}
 
 
-def load_vad() -> vad.VAD:
-    """Silero, with the tuned end-of-speech silence; loaded once per process."""
-    return silero.VAD.load(min_silence_duration=VAD_MIN_SILENCE)
+def load_vad(turn_taking: TurnTaking = "tuned") -> vad.VAD:
+    """Silero, with the end-of-speech silence of ``turn_taking``; loaded once per process."""
+    tuned = turn_taking == "tuned"
+    return silero.VAD.load(
+        min_silence_duration=VAD_MIN_SILENCE if tuned else FRAMEWORK_VAD_MIN_SILENCE
+    )
 
 
-def turn_handling(kind: TurnDetection) -> TurnHandlingOptions:
+def turn_handling(kind: TurnDetection, turn_taking: TurnTaking = "tuned") -> TurnHandlingOptions:
+    tuned = turn_taking == "tuned"
     return TurnHandlingOptions(
         turn_detection=build_turn_detector(kind),
-        endpointing=ENDPOINTING,
-        preemptive_generation=PREEMPTIVE,
+        endpointing=ENDPOINTING if tuned else FRAMEWORK_ENDPOINTING,
+        preemptive_generation=PREEMPTIVE if tuned else FRAMEWORK_PREEMPTIVE,
     )
 
 
@@ -164,7 +173,7 @@ def build_session(settings: Settings, *, vad_model: vad.VAD) -> AgentSession[Cal
             **tts_options,
         ),
         vad=vad_model,
-        turn_handling=turn_handling(settings.turn_detection),
+        turn_handling=turn_handling(settings.turn_detection, settings.turn_taking),
         # after this long with both sides silent the callee counts as "away"; the call
         # then checks in once, and ends if the silence goes on (Call.watch_silence)
         user_away_timeout=settings.silence_timeout,
