@@ -110,6 +110,9 @@ BAD = [
     ("HEALTH_PORT", "70000", "less than or equal to 65535"),
     ("WORKER_LOAD_THRESHOLD", "1.5", "less than or equal to 1"),
     ("WORKER_LOAD_THRESHOLD", "busy", "valid number"),
+    ("TURN_TAKING", "fast", "TURN_TAKING"),
+    ("NOISE_CANCELLATION", "krisp", "NOISE_CANCELLATION"),
+    ("JOB_EXECUTOR", "fiber", "JOB_EXECUTOR"),
 ]
 
 

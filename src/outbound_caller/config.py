@@ -48,6 +48,7 @@ HINTS: dict[str, str] = {
     "VOICEMAIL_POLICY": "hangup (default) or message: leave the practice's name and number",
     "AMD_LLM_MODEL": "the OpenAI model that classifies greetings, e.g. gpt-4o-mini",
     "TURN_TAKING": "tuned (default: answers sooner) or framework (the framework's own timings)",
+    "JOB_EXECUTOR": "process (default: each call in its own process) or thread (calls share one)",
     "NOISE_CANCELLATION": "auto (default: on for LiveKit Cloud, which alone runs it), on or off",
     "TRANSCRIPT_DIR": "a directory for call transcripts (unset: no transcripts are written)",
     "TRANSCRIPT_RETENTION_DAYS": "days to keep transcripts, 1 to 3650",
@@ -149,6 +150,9 @@ class Settings(BaseModel):
     worker_load_threshold: float | None = Field(
         alias="WORKER_LOAD_THRESHOLD", default=None, ge=0.1, le=1.0
     )
+    # how the worker runs each call: a process of its own (the framework's default; ~290 MB
+    # each) or a thread of the worker, every call sharing one VAD (see bench/README.md)
+    job_executor: Literal["process", "thread"] = Field(alias="JOB_EXECUTOR", default="process")
 
     @property
     def filters_noise(self) -> bool:

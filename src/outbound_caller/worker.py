@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from livekit import api, rtc
-from livekit.agents import AgentServer, AgentSession, JobContext, JobProcess, cli
+from livekit.agents import AgentServer, AgentSession, JobContext, JobExecutorType, JobProcess, cli
 
 from .call.agent import build_check_in, build_opening, build_silent_goodbye
 from .call.context import inline_context, store_context
@@ -451,6 +451,8 @@ def main(argv: Sequence[str] | None = None, environ: MutableMapping[str, str] | 
             server._port = settings.health_port  # the framework reads it when the worker runs
         if settings.worker_load_threshold is not None:
             server.update_options(load_threshold=settings.worker_load_threshold)
+        if settings.job_executor == "thread":
+            server.update_options(job_executor_type=JobExecutorType.THREAD)
 
     logging.getLogger("livekit.agents").addFilter(_DropDeprecationNotices())
     sys.argv = [sys.argv[0], *args]

@@ -138,3 +138,27 @@ def test_a_worker_told_to_stop_mid_call_finishes_it_while_the_next_call_goes_els
     assert code == 0, log
     assert error_lines(log) == []
     assert "Traceback" not in log, log
+
+
+def test_a_worker_running_calls_as_threads_confirms_an_appointment(
+    world: World, phone: Any
+) -> None:
+    appointment = world.take_appointment()
+    handset: PhoneRun = phone("answer", say=["hello", "speaking", "confirm", "bye"])
+    with world.worker_replaced({"JOB_EXECUTOR": "thread"}) as worker:
+        room = place_call(world, appointment)
+        handset.wait_event("disconnected", timeout=90)
+        log = worker.text()
+    row = world.call_row(room)
+    assert (row["status"], row["hangup_reason"]) == ("answered", "completed"), dict(row)
+    (after,) = world.query("SELECT status FROM appointments WHERE id = ?", appointment.id)
+    assert after["status"] == "confirmed"
+    # the call ran in the worker's own process: its log lines carry the worker's pid
+    worker_pid = json.loads(next(line for line in log.splitlines() if "registered worker" in line))[
+        "pid"
+    ]
+    call_lines = [json.loads(line) for line in log.splitlines() if f'"room": "{room}"' in line]
+    assert call_lines
+    assert {line["pid"] for line in call_lines} == {worker_pid}
+    assert error_lines(log) == []
+    assert "Traceback" not in log, log

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import warnings
 from collections.abc import Iterator
@@ -106,8 +107,10 @@ FRAMEWORK_ENDPOINTING: EndpointingOptions = {"min_delay": 0.5, "max_delay": 3.0}
 FRAMEWORK_PREEMPTIVE: PreemptiveGenerationOptions = {"enabled": False}
 
 
+@functools.cache
 def load_vad(turn_taking: TurnTaking = "tuned") -> vad.VAD:
-    """Silero, with the end-of-speech silence of ``turn_taking``; loaded once per process."""
+    """Silero, with the end-of-speech silence of ``turn_taking``; loaded once per process
+    (calls run as threads, JOB_EXECUTOR=thread, share it: each session has its own stream)."""
     tuned = turn_taking == "tuned"
     return silero.VAD.load(
         min_silence_duration=VAD_MIN_SILENCE if tuned else FRAMEWORK_VAD_MIN_SILENCE
