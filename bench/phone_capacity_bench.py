@@ -16,10 +16,8 @@ sharing one process and one VAD.
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import sys
-import tempfile
 import threading
 import time
 from dataclasses import dataclass, field
@@ -29,19 +27,25 @@ import psutil
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
-from phone_latency_bench import CLIPS, _onsets, _p95, _speech_end, load_clips, script
+from phone_latency_bench import CLIPS, _onsets, _p95, _speech_end, bench_world, load_clips
 
-from e2e.conftest import _phone_argv
-from e2e.rig import Rig, missing_prerequisites
-from e2e.world import (
-    TRUNK_PASSWORD,
-    VENV,
-    PhoneRun,
-    World,
-    build_world,
-    wait_worker_available,
-)
+from e2e.rig import missing_prerequisites
+from e2e.world import VENV, World, start_phones, wait_worker_available
 
+DISPATCH = """
+import asyncio, os, secrets, sys
+from outbound_caller.config import load_livekit
+from outbound_caller.dispatch import DispatchMetadata
+from outbound_caller.liveapi import create_call, livekit_api
+
+async def main():
+    async with livekit_api(load_livekit(os.environ)) as lk:
+        for number in sys.argv[1:]:
+            meta = DispatchMetadata(phone_number=number)
+            await create_call(lk, meta, room=f"capacity-{secrets.token_hex(4)}")
+
+asyncio.run(main())
+"""
 NUMBERS = [f"+14155550{140 + n}" for n in range(1, 17)]  # the fictional 555-01xx range
 SAMPLE_S = 0.5
 INVITE_WAIT_S = 20.0  # a dispatch a worker takes reaches the phone in about a second
@@ -118,34 +122,6 @@ class Level:
     turns: int
 
 
-def _phone_lines(
-    world: World, name: str, numbers: list[str], wavs: list[Path]
-) -> dict[str, PhoneRun]:
-    specs, runs = [], {}
-    for n, number in enumerate(numbers):
-        events, record = world.dir / f"{name}-{n}.jsonl", world.dir / f"{name}-{n}.wav"
-        specs.append(
-            {
-                "number": number,
-                "mode": "answer",
-                "say": [str(p) for p in wavs],
-                "events": str(events),
-                "record": str(record),
-            }
-        )
-        runs[number] = (events, record)
-    spec_path = world.dir / f"{name}.json"
-    spec_path.write_text(json.dumps(specs))
-    argv = [
-        *_phone_argv(world, password=TRUNK_PASSWORD, bad_digest="forbid"),
-        "--lines",
-        str(spec_path),
-    ]
-    proc = world.rig.spawn(name, argv)
-    proc.wait_for("phone ready", 20)
-    return {number: PhoneRun(proc, *paths) for number, paths in runs.items()}
-
-
 def run_level(world: World, executor: str, calls: int, turns: int) -> Level:
     clips = load_clips()
     wavs = [
@@ -154,7 +130,9 @@ def run_level(world: World, executor: str, calls: int, turns: int) -> Level:
     ]
     ends = [_speech_end(p) for p in wavs]
     numbers = NUMBERS[:calls]
-    lines = _phone_lines(world, f"capacity-{executor}-{calls}", numbers, wavs)
+    lines = start_phones(
+        world, f"capacity-{executor}-{calls}", {n: ("answer", wavs) for n in numbers}
+    )
     wait_worker_available(world)
     rig_roots = {
         p.name: p.popen.pid
@@ -166,17 +144,13 @@ def run_level(world: World, executor: str, calls: int, turns: int) -> Level:
         {"agent": world.worker.popen.pid, **{f"rig:{k}": v for k, v in rig_roots.items()}}
     )
     meter.start()
-    placing = [
-        world.rig.spawn(
-            f"call-{executor}-{calls}-{n}",
-            [str(VENV / "outbound-caller"), "call", number],
-            env=world.env,
-        )
-        for n, number in enumerate(numbers)
-    ]
-    for proc in placing:
-        if proc.popen.wait(timeout=60) != 0:
-            raise RuntimeError(f"{proc.name} failed: {proc.text()}")
+    # one process dispatches them all, as the CLI does (create_call): N command-line
+    # processes starting at once would load this machine's cores past the worker's threshold
+    dispatcher = world.rig.run(
+        [str(VENV / "python"), "-c", DISPATCH, *numbers], env=world.env, timeout=60
+    )
+    if dispatcher.returncode != 0:
+        raise RuntimeError(f"dispatching failed: {dispatcher.stderr}")
     # a worker at full capacity (CPU load at WORKER_LOAD_THRESHOLD) refuses a dispatch, and
     # the server then drops it: that callee's phone never rings
     waited = time.monotonic() + INVITE_WAIT_S
@@ -231,24 +205,14 @@ def main(argv: list[str] | None = None) -> int:
     if problem:
         print(f"phone_capacity_bench: {problem}", file=sys.stderr)
         return 2
-    rig = Rig(Path(tempfile.mkdtemp(prefix="outbound-caller-capacity-")))
     rows: list[Level] = []
     began = time.monotonic()
-    rig.start()
-    try:
-        world = build_world(rig, script(), env={"GREETING_DELAY": "2.0"})
-        world.start_worker()
-        try:
-            for executor in args.executors.split(","):
-                with world.worker_replaced({"JOB_EXECUTOR": executor}):
-                    for level in (int(x) for x in args.levels.split(",")):
-                        rows.append(run_level(world, executor, level, args.turns))
-                        print(rows[-1], file=sys.stderr, flush=True)
-        finally:
-            world.worker.stop(timeout=20)
-            world.providers.stop()
-    finally:
-        rig.stop()
+    with bench_world("outbound-caller-capacity-") as world:
+        for executor in args.executors.split(","):
+            with world.worker_replaced({"JOB_EXECUTOR": executor}):
+                for level in (int(x) for x in args.levels.split(",")):
+                    rows.append(run_level(world, executor, level, args.turns))
+                    print(rows[-1], file=sys.stderr, flush=True)
     print(f"rig run: {time.monotonic() - began:.0f} s; {psutil.cpu_count()} cores")
     print(
         "| JOB_EXECUTOR | calls at once | answered | turns | p95 ms | agent CPU s per "

@@ -31,6 +31,8 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -48,9 +50,11 @@ from e2e.world import (  # noqa: E402
     LINES,
     OPENING,
     SILENT_GOODBYE,
+    TRUNK_PASSWORD,
     PhoneRun,
     World,
     build_world,
+    phone_argv,
     phrase,
     place_call,
 )
@@ -118,12 +122,9 @@ def _dispatch_at(rig: Rig, room: str) -> float:
 
 
 def _phone(world: World, name: str, lines: list[Path], *, listen_first: bool = False) -> PhoneRun:
-    from e2e.conftest import _phone_argv
-    from e2e.world import TRUNK_PASSWORD
-
     events, record = world.dir / f"{name}.jsonl", world.dir / f"{name}.wav"
     argv = [
-        *_phone_argv(world, password=TRUNK_PASSWORD, bad_digest="forbid"),
+        *phone_argv(world, password=TRUNK_PASSWORD, bad_digest="forbid"),
         *("--mode", "answer", "--events", str(events), "--record", str(record)),
     ]
     for line in lines:
@@ -221,6 +222,24 @@ def in_process(settings: list[str], turns: int) -> dict[str, str]:
     return rows
 
 
+@contextmanager
+def bench_world(prefix: str) -> Iterator[World]:
+    """The rig, the world with the pinned stand-ins (and GREETING_DELAY's 2 s default) and
+    its worker, all stopped afterwards."""
+    rig = Rig(Path(tempfile.mkdtemp(prefix=prefix)))
+    rig.start()
+    try:
+        world = build_world(rig, script(), env={"GREETING_DELAY": "2.0"})
+        world.start_worker()
+        try:
+            yield world
+        finally:
+            world.worker.stop(timeout=20)
+            world.providers.stop()
+    finally:
+        rig.stop()
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--turns", type=int, default=20)
@@ -232,21 +251,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"phone_latency_bench: {problem}", file=sys.stderr)
         return 2
     settings = args.settings.split(",")
-    rig = Rig(Path(tempfile.mkdtemp(prefix="outbound-caller-bench-")))
     rows: list[Row] = []
     began = time.monotonic()
-    rig.start()
-    try:
-        world = build_world(rig, script(), env={"GREETING_DELAY": "2.0"})
-        world.start_worker()
-        try:
-            for setting in settings:
-                rows.append(run_setting(world, setting, args.turns))
-        finally:
-            world.worker.stop(timeout=20)
-            world.providers.stop()
-    finally:
-        rig.stop()
+    with bench_world("outbound-caller-bench-") as world:
+        for setting in settings:
+            rows.append(run_setting(world, setting, args.turns))
     print(f"rig run: {time.monotonic() - began:.0f} s; pinned: {PINNED}")
     print(
         "| path | TURN_TAKING | turns | answered | p50 ms | p95 ms | false cut-offs "

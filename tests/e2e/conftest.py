@@ -10,7 +10,6 @@ failure instead, so CI always runs them.
 
 from __future__ import annotations
 
-import json
 import os
 import tempfile
 from collections.abc import Iterator
@@ -19,15 +18,15 @@ from typing import Any
 
 import pytest
 
-from e2e.rig import PHONE_TLS_PORT, RIG_IP, Rig, missing_prerequisites
+from e2e.rig import Rig, missing_prerequisites
 from e2e.world import (
     TRUNK_PASSWORD,
-    TRUNK_USER,
-    VENV,
     PhoneRun,
     World,
     build_world,
+    phone_argv,
     provider_script,
+    start_phones,
 )
 
 HERE = Path(__file__).parent
@@ -66,18 +65,6 @@ def world(rig: Rig) -> Iterator[World]:
     world.providers.stop()
 
 
-def _phone_argv(world: World, *, password: str, bad_digest: str) -> list[str]:
-    cert, key = world.rig.phone_cert
-    return [
-        str(VENV / "python"),
-        str(HERE / "phone.py"),
-        *("--ip", RIG_IP, "--port", str(PHONE_TLS_PORT)),
-        *("--cert", str(cert), "--key", str(key)),
-        *("--user", TRUNK_USER, "--password", password),
-        *("--bad-digest", bad_digest),
-    ]
-
-
 @pytest.fixture
 def phone(world: World, request: pytest.FixtureRequest) -> Iterator[Any]:
     """``phone(mode, say=[...])`` starts the test phone; stopped after the test."""
@@ -96,7 +83,7 @@ def phone(world: World, request: pytest.FixtureRequest) -> Iterator[Any]:
         name = f"phone-{request.node.name}-{len(runs)}"
         events, record = world.dir / f"{name}.jsonl", world.dir / f"{name}.wav"
         argv = [
-            *_phone_argv(world, password=password, bad_digest=bad_digest),
+            *phone_argv(world, password=password, bad_digest=bad_digest),
             *("--mode", mode, "--refer", refer),
             *("--events", str(events), "--record", str(record)),
             *("--hangup-mid-speech", str(hangup_mid_speech)),
@@ -120,34 +107,15 @@ def phone(world: World, request: pytest.FixtureRequest) -> Iterator[Any]:
 def phones(world: World, request: pytest.FixtureRequest) -> Iterator[Any]:
     """``phones({number: (mode, [lines]), ...})`` starts one test phone answering each number
     as its own callee (by the INVITE's To user); returns each number's :class:`PhoneRun`."""
-    procs = []
+    started: list[dict[str, PhoneRun]] = []
 
     def start(lines: dict[str, tuple[str, list[str]]]) -> dict[str, PhoneRun]:
-        name = f"phones-{request.node.name}-{len(procs)}"
-        specs, runs = [], {}
-        for n, (number, (mode, say)) in enumerate(lines.items()):
-            events, record = world.dir / f"{name}-{n}.jsonl", world.dir / f"{name}-{n}.wav"
-            specs.append(
-                {
-                    "number": number,
-                    "mode": mode,
-                    "say": [str(world.wavs[line]) for line in say],
-                    "events": str(events),
-                    "record": str(record),
-                }
-            )
-            runs[number] = (events, record)
-        spec_path = world.dir / f"{name}.json"
-        spec_path.write_text(json.dumps(specs))
-        argv = [
-            *_phone_argv(world, password=TRUNK_PASSWORD, bad_digest="forbid"),
-            *("--lines", str(spec_path)),
-        ]
-        proc = world.rig.spawn(name, argv)
-        proc.wait_for("phone ready", 20)
-        procs.append(proc)
-        return {number: PhoneRun(proc, *paths) for number, paths in runs.items()}
+        callees = {
+            n: (mode, [world.wavs[line] for line in say]) for n, (mode, say) in lines.items()
+        }
+        started.append(start_phones(world, f"phones-{request.node.name}-{len(started)}", callees))
+        return started[-1]
 
     yield start
-    for proc in procs:
-        proc.stop()
+    for runs in started:
+        next(iter(runs.values())).stop()

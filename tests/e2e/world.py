@@ -462,3 +462,45 @@ def build_world(rig: Rig, script: dict[str, Any], env: dict[str, str] | None = N
         world.wavs[key] = speak_to_wav(text, work / f"{key}.wav")
     world.wavs["voicemail"] = greeting_to_wav(VOICEMAIL_GREETING, work / "voicemail.wav")
     return world
+
+
+def phone_argv(world: World, *, password: str, bad_digest: str) -> list[str]:
+    """The test phone's command line, up to its callee options (phone.py)."""
+    cert, key = world.rig.phone_cert
+    return [
+        str(VENV / "python"),
+        str(Path(__file__).parent / "phone.py"),
+        *("--ip", RIG_IP, "--port", str(PHONE_TLS_PORT)),
+        *("--cert", str(cert), "--key", str(key)),
+        *("--user", TRUNK_USER, "--password", password),
+        *("--bad-digest", bad_digest),
+    ]
+
+
+def start_phones(
+    world: World, name: str, callees: dict[str, tuple[str, list[Path]]]
+) -> dict[str, PhoneRun]:
+    """One test phone answering each number of ``callees`` (number → mode, lines to say) as
+    its own callee; each number's :class:`PhoneRun` (stopping one stops the phone)."""
+    specs, paths = [], {}
+    for n, (number, (mode, say)) in enumerate(callees.items()):
+        events, record = world.dir / f"{name}-{n}.jsonl", world.dir / f"{name}-{n}.wav"
+        specs.append(
+            {
+                "number": number,
+                "mode": mode,
+                "say": [str(p) for p in say],
+                "events": str(events),
+                "record": str(record),
+            }
+        )
+        paths[number] = (events, record)
+    spec_path = world.dir / f"{name}.json"
+    spec_path.write_text(json.dumps(specs))
+    argv = [
+        *phone_argv(world, password=TRUNK_PASSWORD, bad_digest="forbid"),
+        *("--lines", str(spec_path)),
+    ]
+    proc = world.rig.spawn(name, argv)
+    proc.wait_for("phone ready", 20)
+    return {number: PhoneRun(proc, *files) for number, files in paths.items()}
