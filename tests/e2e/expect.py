@@ -25,11 +25,17 @@ def heard(handset: PhoneRun, patient: str, lines: list[str] = AGENT_LINES) -> li
 
 def line_of(heard: Utterance, lines: list[str], patient: str) -> str | None:
     """The line of ``lines`` that ``heard`` is: the one with the most of its words among the
-    sentences recognised (the recogniser now and then reads a turn's sentences only in part)."""
+    sentences recognised (the recogniser now and then reads a turn's sentences only in part),
+    the patient named in full or by first name (as :func:`heard` listens for both)."""
     text = heard.text or ""
-    scores = [
-        sum(len(s.split()) for s in sentences([said(line, patient)]) if s in text) for line in lines
-    ]
+
+    def score(line: str) -> int:
+        return max(
+            sum(len(s.split()) for s in sentences([said(line, who)]) if s in text)
+            for who in (patient, patient.split()[0])
+        )
+
+    scores = [score(line) for line in lines]
     best = max(range(len(lines)), key=scores.__getitem__)
     return lines[best] if scores[best] else None
 
