@@ -150,7 +150,7 @@ class Settings(BaseModel):
     worker_load_threshold: float | None = Field(
         alias="WORKER_LOAD_THRESHOLD", default=None, ge=0.1, le=1.0
     )
-    # how the worker runs each call: a process of its own (the framework's default; ~290 MB
+    # how the worker runs each call: a process of its own (the framework's default; ~500 MB
     # each) or a thread of the worker, every call sharing one VAD (see bench/README.md)
     job_executor: Literal["process", "thread"] = Field(alias="JOB_EXECUTOR", default="process")
 
