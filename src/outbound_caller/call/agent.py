@@ -21,6 +21,7 @@ from livekit.agents import NOT_GIVEN, Agent, RunContext, ToolError, function_too
 from ..errors import ScheduleUnavailable, SchedulingError, SlotUnavailable
 from ..store.scheduling import Appointment, Slot
 from . import prompts
+from .briefing import describe_appointments
 from .line_tools import LINE_TOOLS, leave_message_for_office, log, used
 from .offers import MAX_RANGE_DAYS, PartOfDay, Search, days, find
 from .speech import speak_date, speak_phone, speak_time, speak_when
@@ -83,27 +84,6 @@ def describe_calendar(state: CallState) -> str:
 def appointment_kind(appt: Appointment) -> str:
     """``their "Cleaning"`` or ``their appointment``."""
     return f"their {as_data(appt.type_name)}" if appt.type_name else "their appointment"
-
-
-def describe_appointments(state: CallState) -> str:
-    """The instructions' line about the appointments the call is for."""
-    zone, today = state.practice.zone, state.today()
-
-    def one(appt: Appointment) -> str:
-        when = speak_when(appt.start, zone, today=today)
-        kind = f"{as_data(appt.type_name)} " if appt.type_name else ""
-        return f"{kind}{when} with {as_data(appt.provider)} (status {appt.status})"
-
-    if not state.appointments:
-        return "Their appointment: none on file; you can still offer to book one"
-    if len(state.appointments) == 1:
-        return f"Their appointment: {one(state.appointments[0])}"
-    listed = "; ".join(f"appointment {n}: {one(a)}" for n, a in enumerate(state.appointments, 1))
-    return (
-        f"Their appointments, {len(state.appointments)} on the same day: {listed}. This call is "
-        "about all of them: ask about each in turn and pass its number as `appointment` to "
-        "every appointment tool"
-    )
 
 
 def call_facts(state: CallState) -> dict[str, str]:
