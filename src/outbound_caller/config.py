@@ -57,6 +57,8 @@ HINTS: dict[str, str] = {
     "OPENAI_BASE_URL": "an OpenAI-compatible API root, e.g. https://api.openai.com/v1",
     "DEEPGRAM_BASE_URL": "Deepgram's listen endpoint, e.g. https://api.deepgram.com/v1/listen",
     "CARTESIA_BASE_URL": "Cartesia's API root, e.g. https://api.cartesia.ai (unset: Cartesia)",
+    "TRANSFER_MODE": "cold (default: straight to the desk) or warm (brief the desk first)",
+    "TRANSFER_RING_TIMEOUT": "seconds to let the front desk ring on a warm transfer, 5 to 60",
     "HEALTH_PORT": "the worker's health-check port in start mode, 0 to 65535 (0: any free port)",
     "WORKER_LOAD_THRESHOLD": "the CPU load, 0.1 to 1.0, above which the worker takes no new calls",
 }
@@ -132,6 +134,10 @@ class Settings(BaseModel):
     noise_cancellation: Literal["auto", "on", "off"] = Field(
         alias="NOISE_CANCELLATION", default="auto"
     )
+    # cold: a SIP REFER hands the patient to the desk; warm: the patient holds while the
+    # agent calls the desk and briefs the person there, then connects them (desk_transfer.py)
+    transfer_mode: Literal["cold", "warm"] = Field(alias="TRANSFER_MODE", default="cold")
+    transfer_ring_timeout: int = Field(alias="TRANSFER_RING_TIMEOUT", default=20, ge=5, le=60)
     transcript_dir: Path | None = Field(alias="TRANSCRIPT_DIR", default=None)
     transcript_retention_days: int = Field(
         alias="TRANSCRIPT_RETENTION_DAYS", default=30, ge=1, le=3650
