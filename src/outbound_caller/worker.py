@@ -174,6 +174,7 @@ async def entrypoint(ctx: JobContext) -> None:
             callback_number=context.practice.callback_number,
         ),
         room=ctx.room,
+        desk_ringing_timeout=settings.transfer_ring_timeout,
     )
     state = CallState(
         practice=context.practice,
@@ -184,6 +185,7 @@ async def entrypoint(ctx: JobContext) -> None:
         patient_name=context.patient_name,
         appointments=list(context.appointments),
         transfer_to=meta.transfer_to,
+        warm_transfer=settings.transfer_mode == "warm",
         log_extra=extra,
         verify_date_of_birth=settings.verify_date_of_birth,
         date_of_birth=context.date_of_birth,

@@ -18,11 +18,13 @@ from datetime import datetime
 from typing import Any
 
 from livekit import rtc
-from livekit.agents import AgentSession, AMDPredictionEvent
+from livekit.agents import AgentSession, AMDPredictionEvent, ToolError, llm
 from livekit.agents.voice import SpeechHandle
 
+from ..errors import TransferFailed
 from ..outcome import CallRecord, CallStatus
 from ..phone import mask
+from .desk_transfer import Bridge, DeskTransfer
 from .telephony import DialResult, Telephony
 from .voicemail import Action, VoicemailPolicy, action_for
 
@@ -51,8 +53,13 @@ class Call:
         voicemail_message: str = "",
         message_quiet_s: float = MESSAGE_QUIET_S,
         room: rtc.Room | None = None,
+        desk_ringing_timeout: float = 20.0,
     ) -> None:
         self._telephony = telephony
+        self._desk_ringing_timeout = desk_ringing_timeout
+        # a warm transfer that connected: the patient talks with the desk, not the agent
+        self._handed_over = False
+        self._bridge: Bridge | None = None
         self._room = room  # the agent's connection, left before the room is deleted
         self._voicemail = (voicemail_policy, voicemail_message)
         self._message_quiet_s = message_quiet_s
@@ -234,6 +241,8 @@ class Call:
                 while timers:
                     timers.pop().cancel()
             elif ev.new_state == "away" and not checking and not self.ended:
+                if self._handed_over:  # the patient is talking with the front desk
+                    return
                 holding = self._hold_until - loop.time()
                 if holding > 0:  # the callee asked to hold on: look again when that is over
                     timers.append(loop.call_later(holding, _state, ev))
@@ -280,6 +289,43 @@ class Call:
         self.record.hangup_reason = "transferred"
         self._log("transferred", transfer_to=mask(to_number))
 
+    async def warm_transfer(self, to_number: str, *, briefing: str) -> None:
+        """Put the callee on hold, call the desk at ``to_number``, brief whoever answers
+        (``briefing``: the facts they need) and connect them; raises TransferFailed when
+        the desk does not answer or declines, and the conversation goes on. Awaited from
+        the tool itself: the framework runs the briefing as a task of the session."""
+        task = DeskTransfer(
+            desk_number=to_number,
+            lkapi=self._telephony.client,
+            trunk_id=self._telephony.trunk_id,
+            ringing_timeout=self._desk_ringing_timeout,
+            patient_identity=self._telephony.identity,
+            briefing=briefing,
+            chat_ctx=self._session.history,
+            model=_model_of(self._session),
+        )
+        try:
+            await task
+        except ToolError as exc:
+            self._log("warm transfer failed", transfer_to=mask(to_number), detail=exc.message)
+            raise TransferFailed(exc.message) from None
+        # the agent is out of the conversation, and stays in the room until either side
+        # hangs up (deleting it would drop the patient)
+        self._handed_over = True
+        self._session.input.set_audio_enabled(False)
+        self._session.output.set_audio_enabled(False)
+        self.record.transferred = True
+        self.record.hangup_reason = "transferred"
+        self._bridge = task.bridge
+        if task.bridge is not None:
+            task.bridge.on_desk_left(lambda: self.hang_up_soon("transferred"))
+        self._log(
+            "transferred",
+            transfer_to=mask(to_number),
+            mode="warm",
+            relayed=task.bridge is not None,
+        )
+
     def hang_up_soon(self, reason: str) -> None:
         if self._hangup is None:
             # the first reason wins, decided now: an event already queued (the leg leaving
@@ -300,6 +346,8 @@ class Call:
             # its result decides the outcome; TRANSFER_WAIT_S bounds it within the ~10 s the
             # framework gives the job's shutdown
             await asyncio.wait([self._transfer_task], timeout=TRANSFER_WAIT_S)
+        if self._bridge is not None:
+            await self._bridge.aclose()  # hangs up the desk's leg
         if self._room is not None and self._room.isconnected():
             # leave first: a room deleted under a connected agent closes its data channels
             # from the server's side, which the SDK logs as three errors per call
@@ -309,3 +357,9 @@ class Call:
         # this task runs once per call, so the outcome is logged exactly once
         self.record.ended_at = self._now()
         self._log("call ended", **self.record.as_log_fields())
+
+
+def _model_of(session: AgentSession[Any]) -> llm.LLM[Any] | None:
+    """The LLM the call's agent talks with (set on the agent, not on the session)."""
+    model = session.current_agent.llm
+    return model if isinstance(model, llm.LLM) else None

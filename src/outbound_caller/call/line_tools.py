@@ -14,6 +14,7 @@ from livekit.agents import RunContext, ToolError, function_tool, llm
 from ..errors import TransferFailed
 from ..outcome import CallStatus
 from ..phone import mask
+from .briefing import desk_briefing
 from .speech import speak_phone, speak_when
 from .state import CallState
 
@@ -166,7 +167,10 @@ async def transfer_call(ctx: RunContext[CallState]) -> str | None:
         return "The patient interrupted; the call was not transferred. Ask again."
     ctx.disallow_interruptions()
     await ctx.wait_for_playout()
-    log(state, "transferring", transfer_to=mask(state.transfer_to))
+    log(state, "transferring", transfer_to=mask(state.transfer_to), warm=state.warm_transfer)
+    if state.warm_transfer:
+        await _warm_transfer(ctx, state, state.transfer_to)
+        return None  # the patient is talking with the desk now: the agent says nothing more
     try:
         await state.line.transfer(state.transfer_to)
     except TransferFailed:
@@ -180,6 +184,23 @@ async def transfer_call(ctx: RunContext[CallState]) -> str | None:
     # the agent's leg goes now rather than when livekit-sip gives up waiting for the phone.
     state.line.hang_up_soon("transferred")
     return None
+
+
+ON_HOLD = "One moment, please. I'll put you on hold while I get someone from the front desk."
+
+
+async def _warm_transfer(ctx: RunContext[CallState], state: CallState, to: str) -> None:
+    # kept out of the history: the tool's output, not this line, is the model's next cue
+    hold = ctx.session.say(ON_HOLD, allow_interruptions=False, add_to_chat_ctx=False)
+    await hold.wait_for_playout()
+    try:
+        await state.line.warm_transfer(to, briefing=desk_briefing(state))
+    except TransferFailed:
+        raise ToolError(
+            "Nobody at the front desk could take the call; the patient is back with you. "
+            "Apologise, and offer that the office calls them back (request_callback), or to "
+            "keep helping."
+        ) from None
 
 
 @function_tool

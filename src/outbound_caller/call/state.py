@@ -24,6 +24,9 @@ class CallLine(Protocol):
     async def transfer(self, to_number: str) -> None:
         """SIP-transfer the callee to ``to_number``; raises TransferFailed."""
 
+    async def warm_transfer(self, to_number: str, *, briefing: str) -> None:
+        """Brief the desk at ``to_number`` and connect the callee; raises TransferFailed."""
+
     def hang_up_soon(self, reason: str) -> None:
         """Hang up (delete the room) in the background."""
 
@@ -73,6 +76,7 @@ class CallState:
     patient_name: str | None = None
     appointments: list[Appointment] = field(default_factory=list)  # earliest first
     transfer_to: str | None = None
+    warm_transfer: bool = False  # brief the desk before connecting (TRANSFER_MODE=warm)
     log_extra: dict[str, Any] = field(default_factory=dict)
     verify_date_of_birth: bool = False  # the practice asks for it before any detail
     date_of_birth: date | None = None  # on file for the patient, when the store has it

@@ -96,6 +96,11 @@ class Telephony:
         self._max_call_duration = max_call_duration
         self._extra = log_extra or {}
 
+    @property
+    def client(self) -> api.LiveKitAPI:
+        """The call's own client (it never retries; see :func:`call_control_api`)."""
+        return self._api
+
     def dial_request(self, phone_number: str) -> api.CreateSIPParticipantRequest:
         return api.CreateSIPParticipantRequest(
             room_name=self.room_name,

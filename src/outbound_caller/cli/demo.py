@@ -60,6 +60,9 @@ class DemoLine:
     async def transfer(self, to_number: str) -> None:
         self.events.append(f"transferred to {to_number}")
 
+    async def warm_transfer(self, to_number: str, *, briefing: str) -> None:
+        self.events.append(f"transferred to {to_number} after a briefing")
+
     def hang_up_soon(self, reason: str) -> None:
         self.events.append(f"hung up ({reason})")
 
