@@ -105,15 +105,19 @@ def phone(world: World, request: pytest.FixtureRequest) -> Iterator[Any]:
 
 @pytest.fixture
 def phones(world: World, request: pytest.FixtureRequest) -> Iterator[Any]:
-    """``phones({number: (mode, [lines]), ...})`` starts one test phone answering each number
-    as its own callee (by the INVITE's To user); returns each number's :class:`PhoneRun`."""
+    """``phones({number: (mode, [lines]), ...}, options={number: {...}})`` starts one test
+    phone answering each number as its own callee (by the INVITE's To user), with phone.py's
+    per-line options; returns each number's :class:`PhoneRun`."""
     started: list[dict[str, PhoneRun]] = []
 
-    def start(lines: dict[str, tuple[str, list[str]]]) -> dict[str, PhoneRun]:
+    def start(
+        lines: dict[str, tuple[str, list[str]]], options: dict[str, dict[str, Any]] | None = None
+    ) -> dict[str, PhoneRun]:
         callees = {
             n: (mode, [world.wavs[line] for line in say]) for n, (mode, say) in lines.items()
         }
-        started.append(start_phones(world, f"phones-{request.node.name}-{len(started)}", callees))
+        name = f"phones-{request.node.name}-{len(started)}"
+        started.append(start_phones(world, name, callees, options))
         return started[-1]
 
     yield start

@@ -23,7 +23,8 @@ After answering, a callee says its first line (``--say``, a 16-bit mono WAV at 8
 ``--first-delay`` seconds after the media is up, then each further line once the caller
 has spoken and gone quiet for ``--turn-gap`` seconds (``--listen-first``: the first line
 too waits for the caller). ``--hangup-mid-speech N`` sends BYE one second into the
-caller's N-th utterance instead.
+caller's N-th utterance instead; a line's ``hangup_after_last`` (``--lines`` only) sends BYE
+that many seconds after its last line.
 
 A REFER (a transfer) is accepted (``--refer accept``, the default) or refused with 603
 (``--refer reject``). An accepted one is carried out as a carrier would: the phone places
@@ -140,6 +141,7 @@ class LineSpec:
     hangup_mid_speech: int = 0
     listen_first: bool = False
     refer: str = "accept"
+    hangup_after_last: float = 0.0  # > 0: BYE this long after the last line has been said
 
     @classmethod
     def from_json(cls, item: dict[str, object]) -> LineSpec:
@@ -393,6 +395,14 @@ class Callee:
             self.say(0)
             self.next_line = 1
         self.listen()
+        if (
+            self.spec.hangup_after_last
+            and not self.hung_up_by_us
+            and self.lines
+            and self.next_line == len(self.lines)
+            and now >= self.speaking_until + self.spec.hangup_after_last
+        ):
+            self.hang_up()
 
     def save_recording(self) -> None:
         with self.media.lock:

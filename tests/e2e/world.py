@@ -38,6 +38,12 @@ LINES = {
     "right": "Yes, that's right.",
     "a_person": "Can I talk to a person, please?",
     "please_do": "Yes, please do.",
+    "call_me_back": "Yes, please call me back.",
+    "thanks_bye": "Thank you. Goodbye.",
+    # the front desk, on a warm transfer
+    "front_desk": "The office here.",
+    "put_through": "Sure, put them through.",
+    "desk_help": "Hi, how can I help you?",
 }
 # {practice}, {patient} and {first} come from the instructions the worker gave the model
 OPENING = (
@@ -55,6 +61,17 @@ OFFER_TRANSFER = "Of course. Shall I transfer you to the front desk now?"
 TRANSFER_FAILED = (
     "I'm sorry, the transfer didn't go through. Is there anything else I can help with?"
 )
+# a warm transfer: what the agent says to the patient, the briefing at the desk, and the
+# apology when nobody at the desk answers
+ON_HOLD = "One moment, please. I'll put you on hold while I get someone from the front desk."
+BRIEFING = (
+    "Hi, this is the scheduling assistant of {practice}. I have {patient} on the line, who "
+    "would like to talk to a person about their appointment. Shall I put them through?"
+)
+DESK_UNANSWERED = (
+    "I'm sorry, nobody at the front desk could pick up. Would you like the office to call you back?"
+)
+CALLBACK_NOTED = "Sure, the office will call you back later today. Goodbye!"
 TRANSFER_TO = "+14155550199"  # the front desk, as `outbound-caller call --transfer-to` gives it
 # spelled out as the recogniser hears it (the model says the number; the voice reads it so)
 SILENT_GOODBYE = (
@@ -315,6 +332,15 @@ def provider_script() -> dict[str, Any]:
                 "output": "did not go through",
                 "say": TRANSFER_FAILED,
             },
+            {
+                "tool_result": "transfer_call",
+                "output": "nobody at the front desk",
+                "say": DESK_UNANSWERED,
+            },
+            {"user": "the office here", "say": BRIEFING},
+            {"user": "put them through", "tool": "connect_to_caller", "args": {}},
+            {"user": "call me back", "tool": "request_callback", "args": {}},
+            {"tool_result": "request_callback", "say": CALLBACK_NOTED},
             {"user": "goodbye", "tool": "end_call", "args": {"reason": "completed"}},
             {"tool_result": "end_call", "say": GOODBYE},
             {"instructions": "silent for a while", "say": CHECK_IN},
@@ -478,15 +504,20 @@ def phone_argv(world: World, *, password: str, bad_digest: str) -> list[str]:
 
 
 def start_phones(
-    world: World, name: str, callees: dict[str, tuple[str, list[Path]]]
+    world: World,
+    name: str,
+    callees: dict[str, tuple[str, list[Path]]],
+    options: dict[str, dict[str, Any]] | None = None,
 ) -> dict[str, PhoneRun]:
     """One test phone answering each number of ``callees`` (number → mode, lines to say) as
-    its own callee; each number's :class:`PhoneRun` (stopping one stops the phone)."""
+    its own callee, with that number's ``options`` (phone.py's per-line options, such as
+    ``turn_gap``); each number's :class:`PhoneRun` (stopping one stops the phone)."""
     specs, paths = [], {}
     for n, (number, (mode, say)) in enumerate(callees.items()):
         events, record = world.dir / f"{name}-{n}.jsonl", world.dir / f"{name}-{n}.wav"
         specs.append(
             {
+                **(options or {}).get(number, {}),
                 "number": number,
                 "mode": mode,
                 "say": [str(p) for p in say],
