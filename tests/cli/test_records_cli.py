@@ -24,12 +24,14 @@ JANE, RAJ = "+14155550123", "+17735550177"
 
 @pytest.fixture
 def here(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """The demo practice in the default SQLite store, and a fixed clock."""
-    from outbound_caller.cli import calls
+    """The demo practice in the default SQLite store, seeded and read on a fixed clock
+    (the demo's appointments are laid out from the day it is seeded)."""
+    from outbound_caller.cli import calls, common, main
 
     monkeypatch.chdir(tmp_path)
     monkeypatch.delenv("DATABASE_URL", raising=False)
-    monkeypatch.setattr(calls, "utc_now", lambda: NOW)
+    for module in (calls, common, main):
+        monkeypatch.setattr(module, "utc_now", lambda: NOW)
     assert cli("db", "seed-demo")[0] == 0
     return tmp_path
 
@@ -191,7 +193,10 @@ def test_patients_are_found_by_name_or_number_and_shown_with_their_appointments(
         "  time zone      America/New_York",
         "  date of birth  1985-03-14",
     ]
-    assert any("Alex Kim  Filling  scheduled" in line for line in lines)
+    assert lines[4:6] == [
+        "appointments (1):",
+        "      21  Fri 2026-12-04 15:45 EST  Dr. Maya Rivera  Filling  scheduled",
+    ]
     assert lines[-2] == "calls (1):"
     assert lines[-1].startswith("  Tue 2026-12-01 09:30 EST  answered  =rescheduled from")
     assert cli("patients", "show", "1")[1] == shown
