@@ -113,6 +113,9 @@ BAD = [
     ("TURN_TAKING", "fast", "TURN_TAKING"),
     ("NOISE_CANCELLATION", "krisp", "NOISE_CANCELLATION"),
     ("JOB_EXECUTOR", "fiber", "JOB_EXECUTOR"),
+    ("TRANSFER_MODE", "hot", "cold (default: straight to the desk) or warm"),
+    ("TRANSFER_RING_TIMEOUT", "2", "greater than or equal to 5"),
+    ("TRANSFER_RING_TIMEOUT", "90", "less than or equal to 60"),
 ]
 
 

@@ -307,7 +307,12 @@ class Call:
         try:
             await task
         except ToolError as exc:
-            self._log("warm transfer failed", transfer_to=mask(to_number), detail=exc.message)
+            self._log(
+                "warm transfer failed",
+                logging.WARNING,
+                transfer_to=mask(to_number),
+                detail=exc.message,
+            )
             raise TransferFailed(exc.message) from None
         # the agent is out of the conversation, and stays in the room until either side
         # hangs up (deleting it would drop the patient)
