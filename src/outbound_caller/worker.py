@@ -29,6 +29,7 @@ from .call.pipeline import (
     build_session,
     check_turn_detector,
     load_vad,
+    noise_filter,
     register_english_runner,
     session_start_options,
 )
@@ -130,6 +131,8 @@ async def entrypoint(ctx: JobContext) -> None:
         ctx.shutdown(reason="invalid dispatch")
         return
 
+    if settings.filters_noise:
+        noise_filter()  # Krisp's plugin, loaded before the room connects
     store = open_store(os.environ)
     try:
         if meta.appointment_id is not None:

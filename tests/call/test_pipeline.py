@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -115,6 +117,24 @@ def test_framework_turn_taking_is_the_frameworks_own_timing() -> None:
     tuned = turn_handling("vad")
     assert tuned["endpointing"] == {"min_delay": 0.65, "max_delay": 2.0}
     assert tuned["preemptive_generation"]["enabled"] is True
+
+
+def test_krisp_is_loaded_only_into_a_process_whose_calls_use_it() -> None:
+    """Once loaded, Krisp's plugin asks every connection's server to authorise it; a
+    self-hosted server refuses, and each call would log native errors."""
+    probe = (
+        "import sys\n"
+        "from outbound_caller import worker\n"
+        "from outbound_caller.call.pipeline import session_start_options\n"
+        "session_start_options('callee', filter_noise=False)\n"
+        "print('livekit.plugins.noise_cancellation' in sys.modules)\n"
+        "session_start_options('callee', filter_noise=True)\n"
+        "print('livekit.plugins.noise_cancellation' in sys.modules)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, timeout=120, check=True
+    )
+    assert done.stdout.split() == ["False", "True"]
 
 
 def test_without_noise_cancellation_the_callee_is_heard_unfiltered() -> None:

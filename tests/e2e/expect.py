@@ -3,6 +3,7 @@ recogniser reads them, and the checks several tests share."""
 
 from __future__ import annotations
 
+import re
 from zoneinfo import ZoneInfo
 
 from e2e.hearing import Utterance, sentences, utterances
@@ -51,5 +52,9 @@ def assert_opening(first: Utterance, patient: str) -> None:
 
 
 def no_traceback(world: World, since: int) -> None:
+    """No traceback in the worker's log, and no error from its native libraries (their lines
+    look like ``[2026-12-03T05:55:51Z ERROR livekit-nc] ...``)."""
     log = world.worker_log_since(since)
     assert "Traceback" not in log, log
+    native = [line for line in log.splitlines() if re.match(r"\[\S+ ERROR ", line)]
+    assert not native, native

@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
+from livekit import rtc
 from livekit.agents import AMD, NOT_GIVEN, AgentSession, llm, room_io, vad
 from livekit.agents.voice.turn import (
     EndpointingOptions,
@@ -19,7 +20,7 @@ from livekit.agents.voice.turn import (
 
 # silero registers itself as a plugin on import, which must happen on the main thread: in
 # console mode the prewarm (load_vad) runs in a worker thread, so import it here, not there
-from livekit.plugins import cartesia, deepgram, noise_cancellation, openai, silero
+from livekit.plugins import cartesia, deepgram, openai, silero
 
 from ..config import Settings, TurnDetection, TurnTaking
 from ..errors import ModelFilesMissing
@@ -195,13 +196,23 @@ def session_start_options(participant_identity: str, *, filter_noise: bool) -> d
     }
 
 
+def noise_filter() -> rtc.NoiseCancellationOptions:
+    """Krisp's telephony noise cancellation (BVC). Importing its plugin loads it into the
+    process, and a loaded plugin asks the server to authorise it on every connection, which
+    only LiveKit Cloud does (a self-hosted server's calls would each log native errors): so
+    it is imported only by a process whose calls use it, before it connects."""
+    from livekit.plugins import noise_cancellation
+
+    return noise_cancellation.BVCTelephony()
+
+
 def room_options(participant_identity: str, *, filter_noise: bool) -> room_io.RoomOptions:
     """Listen only to the callee's SIP leg, through telephony noise cancellation (Krisp BVC,
     which only LiveKit Cloud runs) when ``filter_noise``."""
     return room_io.RoomOptions(
         participant_identity=participant_identity,
         audio_input=room_io.AudioInputOptions(
-            noise_cancellation=noise_cancellation.BVCTelephony() if filter_noise else None,
+            noise_cancellation=noise_filter() if filter_noise else None,
         ),
         close_on_disconnect=True,
     )
