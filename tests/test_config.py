@@ -134,6 +134,37 @@ def test_each_bad_value_is_named_with_a_fix(name: str, value: str | None, expect
     assert "set it to" in problem
 
 
+def test_a_webhook_needs_a_long_secret_which_is_never_shown() -> None:
+    with pytest.raises(ConfigError) as caught:
+        load_settings({**GOOD, "WEBHOOK_URL": "https://pms.example/hooks/calls/"})
+    assert caught.value.problems == [
+        "WEBHOOK_SECRET is not set (WEBHOOK_URL is); set it to a random string of 16 or more "
+        "characters, shared with the receiver"
+    ]
+    with pytest.raises(ConfigError) as caught:
+        load_settings(
+            {**GOOD, "WEBHOOK_URL": "https://pms.example/h", "WEBHOOK_SECRET": "hunter2-short"}
+        )
+    [problem] = caught.value.problems
+    assert problem.startswith("WEBHOOK_SECRET=(hidden): is shorter than 16 characters")
+    assert "hunter2" not in str(caught.value)
+    settings = load_settings(
+        {
+            **GOOD,
+            "WEBHOOK_URL": "https://pms.example/hooks/calls/",
+            "WEBHOOK_SECRET": "0123456789abcdef",
+        }
+    )
+    assert settings.webhook_url == "https://pms.example/hooks/calls/"  # as given, slash kept
+    assert load_settings(GOOD).webhook_url is None
+    with pytest.raises(ConfigError) as caught:
+        load_settings(
+            {**GOOD, "WEBHOOK_URL": "ftp://pms.example/h", "WEBHOOK_SECRET": "0123456789abcdef"}
+        )
+    [problem] = caught.value.problems
+    assert problem.startswith("WEBHOOK_URL='ftp://pms.example/h': is not an http:// or https://")
+
+
 def test_every_problem_is_reported_in_one_message() -> None:
     env = {
         "LIVEKIT_URL": "localhost",

@@ -289,3 +289,56 @@ async def test_a_transfer_goes_out_after_the_announcement_has_played(
     finally:
         await store.close()
     assert (call.status, call.hangup_reason) == ("answered", "transferred")
+
+
+async def test_with_a_webhook_a_call_that_ends_queues_its_event_for_the_sender(
+    env: dict[str, str],
+    watch: Watch,
+    vad: Any,
+    livekit_server: LiveKitStub,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The worker's own path: a busy line's outcome and its event, in the store together,
+    then posted by a sender as the worker's thread runs it."""
+    from aiohttp import web
+
+    from livekit_stub import sip_failure
+    from outbound_caller.webhooks.sender import Sender
+
+    monkeypatch.setenv("WEBHOOK_URL", "https://pms.example/hooks")
+    monkeypatch.setenv("WEBHOOK_SECRET", "0123456789abcdef")
+    appointment_id = await janes_appointment(env)
+    livekit_server.behaviour["CreateSIPParticipant"] = sip_failure(486, "Busy Here")
+    job = FakeJob(
+        metadata=json.dumps({"phone_number": "+14155550123", "appointment_id": appointment_id}),
+        vad=vad,
+    )
+    await worker.entrypoint(job)  # type: ignore[arg-type]
+    await job.ended()
+
+    got: list[dict[str, Any]] = []
+
+    async def take(request: web.Request) -> web.Response:
+        got.append(await request.json())
+        return web.Response(text="ok")
+
+    app = web.Application()
+    app.router.add_post("/hooks", take)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    store = Store(database_url(env), now=_now)
+    sender = Sender(store, url=f"http://127.0.0.1:{port}/hooks", secret="0123456789abcdef")
+    try:
+        assert (await sender.deliver_due()).delivered == 1
+        [call] = await list_calls(store)
+    finally:
+        await sender.aclose()
+        await store.close()
+        await runner.cleanup()
+    [event] = got
+    assert event["call"]["id"] == call.id
+    assert event["call"]["appointment_id"] == appointment_id
+    assert (event["call"]["status"], event["call"]["sip_code"]) == ("busy", 486)

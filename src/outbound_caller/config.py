@@ -59,6 +59,8 @@ HINTS: dict[str, str] = {
     "CARTESIA_BASE_URL": "Cartesia's API root, e.g. https://api.cartesia.ai (unset: Cartesia)",
     "TRANSFER_MODE": "cold (default: straight to the desk) or warm (brief the desk first)",
     "TRANSFER_RING_TIMEOUT": "seconds to let the front desk ring on a warm transfer, 5 to 60",
+    "WEBHOOK_URL": "the practice's https:// endpoint for each call's outcome (unset: none)",
+    "WEBHOOK_SECRET": "a random string of 16 or more characters, shared with the receiver",
     "HEALTH_PORT": "the worker's health-check port in start mode, 0 to 65535 (0: any free port)",
     "WORKER_LOAD_THRESHOLD": "the CPU load, 0.1 to 1.0, above which the worker takes no new calls",
 }
@@ -67,8 +69,15 @@ HINTS: dict[str, str] = {
 RINGING_TIMEOUT_MAX = 70
 MAX_CALL_DURATION_MAX = 900
 
-SECRETS = {"LIVEKIT_API_SECRET", "OPENAI_API_KEY", "DEEPGRAM_API_KEY", "CARTESIA_API_KEY"}
+SECRETS = {
+    "LIVEKIT_API_SECRET",
+    "OPENAI_API_KEY",
+    "DEEPGRAM_API_KEY",
+    "CARTESIA_API_KEY",
+    "WEBHOOK_SECRET",
+}
 TELEPHONY = {"SIP_OUTBOUND_TRUNK_ID"}
+WEBHOOK_SECRET_MIN = 16  # characters: guessing it must be out of reach
 # The practice a call speaks for. A call about a stored appointment takes it from the store's
 # practice row, the one source of truth (`outbound-caller practice ...` sets it up); these
 # settings are for calls placed without a store (inline metadata) and for console mode.
@@ -159,6 +168,10 @@ class Settings(BaseModel):
     # how the worker runs each call: a process of its own (the framework's default; ~500 MB
     # each) or a thread of the worker, every call sharing one VAD (see bench/README.md)
     job_executor: Literal["process", "thread"] = Field(alias="JOB_EXECUTOR", default="process")
+    # each call's outcome posted to the practice's systems, signed with the secret
+    # (webhooks/); unset: no webhook
+    webhook_url: str | None = Field(alias="WEBHOOK_URL", default=None)
+    webhook_secret: SecretStr | None = Field(alias="WEBHOOK_SECRET", default=None)
 
     @property
     def filters_noise(self) -> bool:
@@ -172,6 +185,19 @@ class Settings(BaseModel):
     @classmethod
     def _provider_url(cls, value: str | None) -> str | None:
         return None if value is None else check_http_url(value)
+
+    @field_validator("webhook_url")
+    @classmethod
+    def _webhook_url(cls, value: str | None) -> str | None:
+        # posted to as given: a trailing slash can matter to the receiver
+        return None if value is None else check_http_url(value) and value
+
+    @field_validator("webhook_secret")
+    @classmethod
+    def _webhook_secret(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and len(value.get_secret_value()) < WEBHOOK_SECRET_MIN:
+            raise ValueError(f"is shorter than {WEBHOOK_SECRET_MIN} characters")
+        return value
 
     @field_validator("livekit_url")
     @classmethod
@@ -245,6 +271,10 @@ def load_settings(
         problems += [
             f"{name} is not set; set it to {HINTS[name]}" for name in PRACTICE if name not in values
         ]
+    if "WEBHOOK_URL" in values and "WEBHOOK_SECRET" not in values:
+        problems.append(
+            f"WEBHOOK_SECRET is not set (WEBHOOK_URL is); set it to {HINTS['WEBHOOK_SECRET']}"
+        )
     try:
         settings = Settings.model_validate(values)
     except ValidationError as exc:

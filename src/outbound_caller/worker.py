@@ -52,6 +52,7 @@ from .outcome import CallRecord
 from .store.appointments import Store, open_store
 from .store.calls import dnc_add, record_outcome
 from .store.database import DEFAULT_SQLITE_FILE, database_url, store_configured
+from .webhooks.sender import start_sender
 
 logger = logging.getLogger(__name__)
 
@@ -205,6 +206,7 @@ async def entrypoint(ctx: JobContext) -> None:
             meta=meta,
             transcript=lambda: _save_transcript(settings, ctx.job.room.name, record, session),
             extra=extra,
+            webhook=settings.webhook_url is not None,
         )
 
     ctx.add_shutdown_callback(_on_shutdown)
@@ -284,6 +286,7 @@ async def finish_call(
     meta: DispatchMetadata,
     transcript: Callable[[], None],
     extra: dict[str, Any],
+    webhook: bool = False,
 ) -> None:
     """The job's last steps: hang up, save the outcome, write the transcript, close the
     clients. Each step runs whatever happened in the ones before it: every call's outcome
@@ -293,7 +296,10 @@ async def finish_call(
     ]
     if store is not None:
         steps.append(
-            ("save the outcome", lambda: save_outcome(store, room, meta, call.record, extra))
+            (
+                "save the outcome",
+                lambda: save_outcome(store, room, meta, call.record, extra, webhook=webhook),
+            )
         )
     steps.append(("write the transcript", lambda: asyncio.to_thread(transcript)))
     try:
@@ -320,10 +326,17 @@ class _DropDeprecationNotices(logging.Filter):
 
 
 async def save_outcome(
-    store: Store, room: str, meta: DispatchMetadata, record: CallRecord, extra: dict[str, Any]
+    store: Store,
+    room: str,
+    meta: DispatchMetadata,
+    record: CallRecord,
+    extra: dict[str, Any],
+    *,
+    webhook: bool = False,
 ) -> None:
-    """Write the call's outcome (how campaigns learn a call finished), and honour a request
-    not to be called again by putting the number on the do-not-call list."""
+    """Write the call's outcome (how campaigns learn a call finished) and, with ``webhook``,
+    queue its event for the practice's webhook; honour a request not to be called again by
+    putting the number on the do-not-call list."""
     try:
         await record_outcome(
             store,
@@ -331,6 +344,7 @@ async def save_outcome(
             phone=meta.phone_number,
             appointment_id=meta.appointment_id,
             record=record,
+            webhook=webhook,
         )
         reason = DNC_REASONS.get(record.hangup_reason or "")
         if reason is not None:
@@ -458,6 +472,20 @@ def main(argv: Sequence[str] | None = None, environ: MutableMapping[str, str] | 
             server.update_options(load_threshold=settings.worker_load_threshold)
         if settings.job_executor == "thread":
             server.update_options(job_executor_type=JobExecutorType.THREAD)
+        if settings.webhook_url is not None and settings.webhook_secret is not None:
+            if command == "console" or not store_configured(env):
+                print(
+                    "outbound-caller: WEBHOOK_URL is set, but there is no scheduling store to "
+                    "queue events in: no webhooks are sent",
+                    file=sys.stderr,
+                )
+            else:
+                # this worker's events, and any a stopped worker left queued
+                start_sender(
+                    env,
+                    url=settings.webhook_url,
+                    secret=settings.webhook_secret.get_secret_value(),
+                )
 
     logging.getLogger("livekit.agents").addFilter(_DropDeprecationNotices())
     sys.argv = [sys.argv[0], *args]

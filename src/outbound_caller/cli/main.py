@@ -279,6 +279,7 @@ from .calls import calls_app  # noqa: E402
 from .campaign import campaign_app  # noqa: E402
 from .patients import patients_app  # noqa: E402
 from .practice import practice_app, provider_app, type_app  # noqa: E402
+from .webhooks import webhooks_app  # noqa: E402
 
 app.add_typer(campaign_app, name="campaign")
 app.add_typer(patients_app, name="patients")
@@ -303,6 +304,7 @@ dnc_app = typer.Typer(rich_markup_mode=None, help="The do-not-call list.", no_ar
 app.add_typer(trunk_app, name="trunk")
 app.add_typer(calls_app, name="calls")
 app.add_typer(dnc_app, name="dnc")
+app.add_typer(webhooks_app, name="webhooks")
 
 
 def _livekit() -> LiveKitSettings:

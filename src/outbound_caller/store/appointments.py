@@ -205,6 +205,10 @@ class Store:
                 f"cannot migrate the database at {redact(self.url)}: {short_reason(exc)}"
             ) from None
 
+    def now(self) -> datetime:
+        """The store's clock: what it stamps rows with."""
+        return self._now()
+
     @asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncSession]:
         try:

@@ -25,6 +25,7 @@ from ..outcome import CallRecord, CallStatus
 from ..phone import mask
 from . import schema as db
 from .appointments import Store
+from .outbox import enqueue_call_ended
 
 # the longest a call can run: ringing, the call itself, and the job's shutdown after it
 GIVE_UP_AFTER = timedelta(seconds=RINGING_TIMEOUT_MAX + MAX_CALL_DURATION_MAX + 230)  # 20 min
@@ -118,9 +119,16 @@ async def set_dispatch(store: Store, room: str, dispatch_id: str) -> None:
 
 
 async def record_outcome(
-    store: Store, *, room: str, phone: str, appointment_id: int | None, record: CallRecord
+    store: Store,
+    *,
+    room: str,
+    phone: str,
+    appointment_id: int | None,
+    record: CallRecord,
+    webhook: bool = False,
 ) -> None:
-    """Complete the call's row (or create it, for calls placed outside this project)."""
+    """Complete the call's row (or create it, for calls placed outside this project); with
+    ``webhook``, queue its ``call.ended`` event in the same transaction."""
     async with store.write() as s:
         call = await s.scalar(select(db.Call).where(db.Call.room == room).with_for_update())
         if call is None:
@@ -140,6 +148,9 @@ async def record_outcome(
         call.callback_at = record.callback_at
         call.callback_note = record.callback_note
         call.office_messages = MESSAGE_SEPARATOR.join(record.office_messages)
+        if webhook:
+            await s.flush()  # the call's id, for a row created here
+            enqueue_call_ended(s, call, record, store.now())
 
 
 async def list_calls(

@@ -311,3 +311,24 @@ class Call(Base):
     callback_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     callback_note: Mapped[str | None] = mapped_column(Text, nullable=True)
     office_messages: Mapped[str] = mapped_column(Text, default="", server_default="")
+
+
+class WebhookEvent(Base):
+    """An event for the practice's webhook (``WEBHOOK_URL``), written in the same transaction
+    as what it reports, so no event is lost to a crash: the outbox a sender delivers from."""
+
+    __tablename__ = "webhook_events"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    event_id: Mapped[str] = mapped_column(String(36), unique=True)  # receivers dedupe by it
+    kind: Mapped[str] = mapped_column(String(40))
+    call_id: Mapped[int | None] = mapped_column(Integer, nullable=True, index=True)
+    body: Mapped[str] = mapped_column(Text)  # the JSON, sent byte for byte on every attempt
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    next_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    # a sender holds the event until then while it posts it; another may take it after
+    lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    delivered_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    given_up_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    last_error: Mapped[str | None] = mapped_column(String(200), nullable=True)
