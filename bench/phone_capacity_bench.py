@@ -209,7 +209,9 @@ def main(argv: list[str] | None = None) -> int:
     began = time.monotonic()
     with bench_world("outbound-caller-capacity-") as world:
         for executor in args.executors.split(","):
-            with world.worker_replaced({"JOB_EXECUTOR": executor}):
+            # judged by CPU load, as a worker is by default: the capacity is what is measured
+            by_cpu = {"WORKER_MAX_CALLS": "", "WORKER_LOAD_THRESHOLD": "1.0"}
+            with world.worker_replaced({"JOB_EXECUTOR": executor, **by_cpu}):
                 for level in (int(x) for x in args.levels.split(",")):
                     rows.append(run_level(world, executor, level, args.turns))
                     print(rows[-1], file=sys.stderr, flush=True)

@@ -116,6 +116,8 @@ BAD = [
     ("TRANSFER_MODE", "hot", "cold (default: straight to the desk) or warm"),
     ("TRANSFER_RING_TIMEOUT", "2", "greater than or equal to 5"),
     ("TRANSFER_RING_TIMEOUT", "90", "less than or equal to 60"),
+    ("WORKER_MAX_CALLS", "0", "greater than or equal to 1"),
+    ("WORKER_MAX_CALLS", "many", "valid integer"),
 ]
 
 
@@ -132,6 +134,16 @@ def test_each_bad_value_is_named_with_a_fix(name: str, value: str | None, expect
     assert problem.startswith(name)
     assert expected in problem
     assert "set it to" in problem
+
+
+def test_a_call_limit_and_a_cpu_threshold_are_not_both_set() -> None:
+    with pytest.raises(ConfigError) as caught:
+        load_settings({**GOOD, "WORKER_MAX_CALLS": "4", "WORKER_LOAD_THRESHOLD": "0.9"})
+    assert caught.value.problems == [
+        "WORKER_MAX_CALLS and WORKER_LOAD_THRESHOLD are both set; set only one of them "
+        "(a number of calls, or a CPU load)"
+    ]
+    assert load_settings({**GOOD, "WORKER_MAX_CALLS": "4"}).worker_max_calls == 4
 
 
 def test_a_webhook_needs_a_long_secret_which_is_never_shown() -> None:

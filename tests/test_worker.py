@@ -7,6 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 from types import SimpleNamespace
+from typing import ClassVar
 
 import pytest
 
@@ -310,3 +311,29 @@ def test_settings_that_disagree_with_the_stored_practice_are_logged_once(
         "stored appointments use the store's"
     )
     assert warning.room == LOG["room"]  # type: ignore[attr-defined]
+
+
+def test_with_a_call_limit_the_workers_load_is_its_calls_not_the_cpu() -> None:
+    """WORKER_MAX_CALLS: the framework refuses a job at load 1.0, so with 2 the worker
+    takes a first and a second call and refuses a third, however busy the machine."""
+    from livekit.agents import AgentServer
+
+    from outbound_caller.worker import count_calls
+
+    class Server(AgentServer):
+        calls: ClassVar[list[object]] = []
+
+        @property
+        def active_jobs(self) -> list[object]:  # type: ignore[override]
+            return self.calls
+
+    agent_server = Server()
+    count_calls(agent_server, 2)
+    load = agent_server.load_fnc
+    assert load is not None
+    loads = []
+    for n in range(3):
+        Server.calls = [object()] * n
+        loads.append(load(agent_server))  # type: ignore[call-arg]
+    assert loads == [0.0, 0.5, 1.0]
+    assert agent_server._load_threshold == 1.0

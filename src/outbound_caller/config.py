@@ -63,6 +63,7 @@ HINTS: dict[str, str] = {
     "WEBHOOK_SECRET": "a random string of 16 or more characters, shared with the receiver",
     "HEALTH_PORT": "the worker's health-check port in start mode, 0 to 65535 (0: any free port)",
     "WORKER_LOAD_THRESHOLD": "the CPU load, 0.1 to 1.0, above which the worker takes no new calls",
+    "WORKER_MAX_CALLS": "the most calls at once this worker takes, 1 to 100 (unset: by CPU load)",
 }
 
 # the real limits behind RINGING_TIMEOUT and MAX_CALL_DURATION (see Settings)
@@ -165,6 +166,9 @@ class Settings(BaseModel):
     worker_load_threshold: float | None = Field(
         alias="WORKER_LOAD_THRESHOLD", default=None, ge=0.1, le=1.0
     )
+    # instead: a fixed number of calls at once, whatever the CPU shows (for a machine whose
+    # cores the worker shares with LiveKit itself, or when memory is the limit)
+    worker_max_calls: int | None = Field(alias="WORKER_MAX_CALLS", default=None, ge=1, le=100)
     # how the worker runs each call: a process of its own (the framework's default; ~500 MB
     # each) or a thread of the worker, every call sharing one VAD (see bench/README.md)
     job_executor: Literal["process", "thread"] = Field(alias="JOB_EXECUTOR", default="process")
@@ -271,6 +275,11 @@ def load_settings(
         problems += [
             f"{name} is not set; set it to {HINTS[name]}" for name in PRACTICE if name not in values
         ]
+    if "WORKER_MAX_CALLS" in values and "WORKER_LOAD_THRESHOLD" in values:
+        problems.append(
+            "WORKER_MAX_CALLS and WORKER_LOAD_THRESHOLD are both set; set only one of them "
+            "(a number of calls, or a CPU load)"
+        )
     if "WEBHOOK_URL" in values and "WEBHOOK_SECRET" not in values:
         problems.append(
             f"WEBHOOK_SECRET is not set (WEBHOOK_URL is); set it to {HINTS['WEBHOOK_SECRET']}"

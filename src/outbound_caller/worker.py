@@ -62,6 +62,14 @@ DRAIN_TIMEOUT_S = 900  # a call in progress may take up to MAX_CALL_DURATION to 
 DNC_REASONS = {"do_not_call": "asked on a call", "wrong_number": "wrong number"}
 
 
+def count_calls(agent_server: AgentServer, max_calls: int) -> None:
+    """Make the worker's load its calls in progress out of ``max_calls`` (WORKER_MAX_CALLS)
+    instead of the machine's CPU: it takes calls until it has that many, whatever else the
+    machine runs."""
+    agent_server.load_fnc = lambda s: len(s.active_jobs) / max_calls
+    agent_server.update_options(load_threshold=1.0)
+
+
 def prewarm(proc: JobProcess) -> None:
     """Load the VAD once per process, before any job arrives (with TURN_TAKING's timing; a
     bad value is the job's settings error to report, so it falls back to the default here)."""
@@ -470,6 +478,8 @@ def main(argv: Sequence[str] | None = None, environ: MutableMapping[str, str] | 
             server._port = settings.health_port  # the framework reads it when the worker runs
         if settings.worker_load_threshold is not None:
             server.update_options(load_threshold=settings.worker_load_threshold)
+        if settings.worker_max_calls is not None:
+            count_calls(server, settings.worker_max_calls)
         if settings.job_executor == "thread":
             server.update_options(job_executor_type=JobExecutorType.THREAD)
         if settings.webhook_url is not None and settings.webhook_secret is not None:

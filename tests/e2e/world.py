@@ -455,8 +455,9 @@ def build_world(rig: Rig, script: dict[str, Any], env: dict[str, str] | None = N
         "SILENCE_TIMEOUT": str(SILENCE_TIMEOUT),
         "HF_HUB_OFFLINE": "1",
         # the rig's servers, phones and models share this machine's cores with the worker:
-        # a load report above the default 0.7 would have the server drop a test's dispatch
-        "WORKER_LOAD_THRESHOLD": "1.0",
+        # a worker judging by CPU load reports itself full when they are busy, and the server
+        # drops a test's dispatch; so it counts its calls instead
+        "WORKER_MAX_CALLS": "4",
         **(env or {}),
     }
     world = World(rig, work, db, settings, worker=None, providers=None)  # type: ignore[arg-type]
