@@ -42,6 +42,7 @@ import json
 import re
 import subprocess
 import tempfile
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -222,12 +223,17 @@ class Recognizer:
         words = " | ".join(p.lower() for p in phrases) or "hello"
         grammar.write_text(f"#JSGF V1.0;\ngrammar phrases;\npublic <phrase> = {words} ;\n")
         self._decoder = Decoder(jsgf=str(grammar), samprate=16000, loglevel="FATAL")
+        # one decoder, called from a thread per utterance: two calls at once would start an
+        # utterance inside the other's ("Failed to start utterance processing"), and the
+        # failing call's transcription connection closed
+        self._lock = threading.Lock()
 
     def __call__(self, pcm16k: bytes) -> str | None:
-        self._decoder.start_utt()
-        self._decoder.process_raw(pcm16k, full_utt=True)
-        self._decoder.end_utt()
-        hyp = self._decoder.hyp()
+        with self._lock:
+            self._decoder.start_utt()
+            self._decoder.process_raw(pcm16k, full_utt=True)
+            self._decoder.end_utt()
+            hyp = self._decoder.hyp()
         return hyp.hypstr if hyp is not None and hyp.hypstr else None
 
 
