@@ -65,7 +65,10 @@ class Sender:
     async def deliver_due(self) -> Round:
         """Post every event due now, once each."""
         done = Round()
-        for event in await outbox.claim_due(self._store, now=self._now()):
+        # one claim at a time: a batch's lease would run out while earlier events of it were
+        # still being posted, and another sender could post the rest as well
+        while claimed := await outbox.claim_due(self._store, now=self._now(), limit=1):
+            [event] = claimed
             problem = await self._post(event)
             if problem is None:
                 await outbox.mark_delivered(self._store, event, now=self._now())
