@@ -20,6 +20,29 @@ SENTENCE_GAP_S = 0.15  # the pause between two sentences of one turn
 MARGINS = ((0.5, 0.5), (0.3, 0.3), (0.2, 0.6))  # seconds of context before and after
 
 
+ASK_AGAIN = "say it again"  # the agent's "Sorry, I didn't catch that. Could you say it again?"
+
+
+class AskedAgain:
+    """Whether a turn of the agent's asks to hear the callee's last line again, found by
+    pocketsphinx's keyword spotting ("say it again"; the threshold found all of the rig's
+    fallbacks and none of its other lines)."""
+
+    def __init__(self) -> None:
+        from pocketsphinx import Decoder
+
+        self._decoder = Decoder(
+            keyphrase=ASK_AGAIN, kws_threshold=1e-20, samprate=16000, loglevel="FATAL"
+        )
+
+    def __call__(self, pcm: bytes) -> bool:
+        """``pcm``: the turn at 8 kHz, with some quiet either side."""
+        self._decoder.start_utt()
+        self._decoder.process_raw(upsample(pcm, RATE, 16000), full_utt=True)
+        self._decoder.end_utt()
+        return self._decoder.hyp() is not None
+
+
 @dataclass(frozen=True)
 class Utterance:
     start: float  # time.time() of its first sound

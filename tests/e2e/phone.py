@@ -21,8 +21,10 @@ the event ``auth failed``.
 
 After answering, a callee says its first line (``--say``, a 16-bit mono WAV at 8 kHz)
 ``--first-delay`` seconds after the media is up, then each further line once the caller
-has spoken and gone quiet for ``--turn-gap`` seconds (``--listen-first``: the first line
-too waits for the caller). ``--hangup-mid-speech N`` sends BYE one second into the
+has spoken (for half a second or more: a shorter sound is a blip, not a turn) and gone
+quiet for ``--turn-gap`` seconds (``--listen-first``: the first line too waits for the
+caller). Asked "... could you say it again?", it says its last line again (twice at
+most). ``--hangup-mid-speech N`` sends BYE one second into the
 caller's N-th utterance instead; a line's ``hangup_after_last`` (``--lines`` only) sends BYE
 that many seconds after its last line.
 
@@ -33,6 +35,7 @@ the account's outbound proxy), which answers it, and the caller hears of it in N
 
 Events (JSON lines, ``t`` is ``time.time()``): ready, invite, challenge, auth ok,
 auth failed, rejected, ringing, answered, media up (with the codec), said, heard,
+asked again,
 refer (with its target), refer accepted, refer rejected, desk invite (with its
 Request-URI), desk answered, bye sent, bye received, disconnected, recording.
 """
@@ -55,11 +58,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pjsua2 as pj
+from hearing import AskedAgain
 
 REALM = "outbound-caller-rig"
 RATE = 8000
 FRAME = 160  # samples per 20 ms frame
 SPEECH_RMS = 250.0  # received frames louder than this count as the caller speaking
+MAX_REPEATS = 2  # a line said again at most this often when the caller asks for it
+MIN_TURN_S = 0.5  # the caller's shortest line ("Hello, are you still there?") is 1.5 s
 REJECT = {
     "busy": (486, "Busy Here"),
     "decline": (603, "Decline"),
@@ -262,6 +268,8 @@ class Callee:
         self.answer_at: float | None = None
         self.media_up_at: float | None = None
         self.next_line = 0
+        self.repeats = 0  # times the current line was said again, when asked
+        self.asked_again_detector: AskedAgain | None = None
         self.speaking_until = 0.0
         self.caller_utterances = 0
         self.caller_speaking = False
@@ -334,6 +342,26 @@ class Callee:
         self.speaking_until = time.monotonic() + len(line) / RATE
         self.events("said", line=index, start=start, end=start + len(line) / RATE)
 
+    def take_turn(self, start: float, end: float) -> None:
+        """Answer the caller's turn (``start``..``end``, wall-clock) with the next line, or,
+        as a person would, with the last one again when asked to say it again."""
+        if self.next_line and self.repeats < MAX_REPEATS and self.asked_again(start, end):
+            self.repeats += 1
+            self.events("asked again", line=self.next_line - 1)
+            self.say(self.next_line - 1)
+        elif self.next_line < len(self.lines):
+            self.repeats = 0
+            self.say(self.next_line)
+            self.next_line += 1
+
+    def asked_again(self, start: float, end: float) -> bool:
+        if self.asked_again_detector is None:
+            self.asked_again_detector = AskedAgain()
+        with self.media.lock:
+            first = max(0, int((start - self.media.started - 0.3) * RATE))
+            pcm = self.media.heard[first : int((end - self.media.started + 0.3) * RATE)]
+        return self.asked_again_detector(pcm.tobytes())
+
     def hang_up(self) -> None:
         if self.active is None:
             return
@@ -364,11 +392,14 @@ class Callee:
                     self.quiet_since = at
                 elif at - self.quiet_since >= self.spec.turn_gap:
                     self.caller_speaking = False
-                    self.events("heard", start=self.utterance_start, end=self.quiet_since)
-                    self.quiet_since = None
-                    if self.next_line < len(self.lines) and time.monotonic() >= self.speaking_until:
-                        self.say(self.next_line)
-                        self.next_line += 1
+                    # a click or a burst of noise (a leg joining) is not the caller's turn
+                    blip = self.quiet_since - self.utterance_start < MIN_TURN_S
+                    self.events(
+                        "heard", start=self.utterance_start, end=self.quiet_since, blip=blip
+                    )
+                    ended, self.quiet_since = self.quiet_since, None
+                    if not blip and time.monotonic() >= self.speaking_until:
+                        self.take_turn(self.utterance_start, ended)
             if (
                 self.caller_speaking
                 and self.caller_utterances == self.spec.hangup_mid_speech

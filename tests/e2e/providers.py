@@ -12,7 +12,7 @@ real plugin classes run in the worker. One aiohttp server, three routes:
 The script (``--script``, JSON)::
 
     {"phrases": ["hello", "yes this is grace"],           # what the STT can recognise
-     "llm": [{"user": "hello", "say": "Hi {patient}..."},  # last user turn contains "hello"
+     "llm": [{"user": "hello", "say": "Hi {patient}..."},  # the last phrase of the turn is "hello"
              {"user": "make it", "tool": "confirm_appointment", "args": {}},
              {"tool_result": "confirm_appointment", "say": "..."},
              {"user": "another day", "tool": "find_open_times", "args": {"from_date": "{Monday}"}},
@@ -109,9 +109,12 @@ def facts(messages: list[dict[str, Any]]) -> dict[str, str]:
     return found
 
 
-def choose(script: dict[str, Any], messages: list[dict[str, Any]]) -> dict[str, Any]:
-    """The scripted reply to a chat request: ``{"say": text}`` or ``{"tool", "args"}``."""
-    rule = _rule(script, messages)
+def choose(
+    script: dict[str, Any], messages: list[dict[str, Any]], tools: list[str] | None = None
+) -> dict[str, Any]:
+    """The scripted reply to a chat request: ``{"say": text}`` or ``{"tool", "args"}``.
+    Like a model, it calls only the request's ``tools`` (all, when None)."""
+    rule = _rule(script, messages, tools)
     known = facts(messages)
     if "say" in rule:
         return {**rule, "say": rule["say"].format(**known)}
@@ -121,7 +124,9 @@ def choose(script: dict[str, Any], messages: list[dict[str, Any]]) -> dict[str, 
     return {**rule, "args": args}
 
 
-def _rule(script: dict[str, Any], messages: list[dict[str, Any]]) -> dict[str, Any]:
+def _rule(
+    script: dict[str, Any], messages: list[dict[str, Any]], tools: list[str] | None
+) -> dict[str, Any]:
     if messages and _text(messages[0].get("content")).startswith(AMD_PROMPT_START):
         # the classifier sends the greeting so far; like a real model, a few words that
         # could be a person are "human", a longer greeting without a mailbox's words is
@@ -136,9 +141,22 @@ def _rule(script: dict[str, Any], messages: list[dict[str, Any]]) -> dict[str, A
     role, text = last.get("role"), _text(last.get("content")).lower()
     called = _tool_name(messages, str(last.get("tool_call_id"))) if role == "tool" else None
     instructed = role in ("system", "developer")
-    for rule in script.get("llm", []):
-        if role == "user" and "user" in rule and rule["user"] in text:
-            return rule
+    # a rule for a tool the request does not offer (a move before the patient is known) is
+    # not the model's to take; it asks again instead
+    rules = [
+        r for r in script.get("llm", []) if tools is None or "tool" not in r or r["tool"] in tools
+    ]
+    if role == "user":
+        # a turn can hold two utterances (a stray one, then the patient's answer): like a
+        # model, answer the last thing said, the phrase that ends latest in the turn
+        said = [
+            (text.rfind(r["user"]) + len(r["user"]), -i)
+            for i, r in enumerate(rules)
+            if "user" in r and r["user"] in text
+        ]
+        if said:
+            return rules[-max(said)[1]]
+    for rule in rules:
         if (
             "tool_result" in rule
             and called == rule["tool_result"]
@@ -165,7 +183,8 @@ async def chat_completions(request: web.Request) -> web.StreamResponse:
     body = await request.json()
     script, log = request.app["script"], request.app["log"]
     messages = body.get("messages", [])
-    reply = choose(script, messages)
+    offered = [t["function"]["name"] for t in body.get("tools") or [] if t.get("function")]
+    reply = choose(script, messages, offered)
     await asyncio.sleep(script.get("latency", {}).get("llm_ttft", 0.0))
     last = messages[-1] if messages else {}
     log(

@@ -62,7 +62,7 @@ def test_an_answered_call_confirms_the_appointment_and_hangs_up(world: World, ph
     assert row["duration_s"]
     assert row["duration_s"] > 5
     (after,) = world.query("SELECT status FROM appointments WHERE id = ?", appointment.id)
-    assert after["status"] == "confirmed"
+    assert after["status"] == "confirmed", world.conversation(handset)
     world.wait_room_gone(room)
 
     handset.stop()
@@ -103,7 +103,7 @@ def test_a_patient_who_asks_for_another_day_is_moved_after_a_read_back(
     assert "bye received" in handset.names()
     row = world.call_row(room)
     assert (row["status"], row["hangup_reason"]) == ("answered", "completed")
-    assert row["changes"].startswith("rescheduled"), dict(row)
+    assert row["changes"].startswith("rescheduled"), world.conversation(handset)
     (after,) = world.query("SELECT status, start_at FROM appointments WHERE id = ?", appointment.id)
     assert after["status"] == "rescheduled"
     moved_to = datetime.fromisoformat(after["start_at"]).replace(tzinfo=UTC)

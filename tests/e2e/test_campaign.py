@@ -131,6 +131,16 @@ def test_a_campaign_on_two_workers_calls_each_patient_once_and_schedules_retries
         due = datetime.fromisoformat(target["next_at"])
         assert abs(due - datetime.fromisoformat(call["ended_at"]) - RETRY) < timedelta(seconds=5)
 
+    # each answered patient confirmed; the unreached are still scheduled
+    for _, phone, mode in PATIENTS:
+        (appointment,) = world.query(
+            "SELECT a.status FROM appointments a JOIN patients p ON p.id = a.patient_id "
+            "WHERE p.phone = ?",
+            phone,
+        )
+        expected = "confirmed" if mode == "answer" else "scheduled"
+        assert appointment["status"] == expected, world.conversation(lines[phone])
+
     # the summary the front desk reads matches what the phones saw
     summary = summary_rows(output)
     answered = sum(1 for _, _, mode in PATIENTS if mode == "answer")
@@ -140,13 +150,6 @@ def test_a_campaign_on_two_workers_calls_each_patient_once_and_schedules_retries
     assert summary["busy"] == 1
     assert summary["no answer"] == 1
     assert summary["failed"] == 0
-    for _, phone, mode in PATIENTS:
-        (appointment,) = world.query(
-            "SELECT a.status FROM appointments a JOIN patients p ON p.id = a.patient_id "
-            "WHERE p.phone = ?",
-            phone,
-        )
-        assert appointment["status"] == ("confirmed" if mode == "answer" else "scheduled")
 
 
 def _settled(world: World, day: date, timeout: float) -> list[Any]:

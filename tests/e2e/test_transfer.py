@@ -52,7 +52,9 @@ def test_a_patient_who_asks_for_a_person_is_transferred_and_the_agent_leaves(
     assert names.index("desk answered") < names.index("bye received"), names
 
     row = world.call_row(room)
-    assert (row["status"], row["hangup_reason"]) == ("answered", "transferred")
+    assert (row["status"], row["hangup_reason"]) == ("answered", "transferred"), world.conversation(
+        handset
+    )
     assert "transfer_call" in row["tools_used"]
     (after,) = world.query("SELECT status FROM appointments WHERE id = ?", appointment.id)
     assert after["status"] == "scheduled"  # nothing was settled on the call
@@ -92,7 +94,9 @@ def test_a_refused_transfer_gets_an_apology_and_the_call_goes_on(world: World, p
     assert "bye received" in names
 
     row = world.call_row(room)
-    assert (row["status"], row["hangup_reason"]) == ("answered", "completed")
+    assert (row["status"], row["hangup_reason"]) == ("answered", "completed"), world.conversation(
+        handset
+    )
     handset.stop()
     speech = heard(handset, appointment.patient, TRANSFER_LINES)
     after_refusal = [
@@ -155,7 +159,9 @@ def test_a_warm_transfer_briefs_the_desk_then_connects_the_patient(
     assert "bye received" in desk.names(), desk.names()
 
     row = world.call_row(room)
-    assert (row["status"], row["hangup_reason"]) == ("answered", "transferred")
+    assert (row["status"], row["hangup_reason"]) == ("answered", "transferred"), world.conversation(
+        patient
+    )
     assert "transfer_call" in row["tools_used"]
     world.wait_room_gone(room)
     world.wait_room_gone(f"{room}-human-agent")
@@ -220,7 +226,9 @@ def test_a_desk_that_does_not_answer_gets_the_patient_an_apology_and_a_callback(
     assert "ringing" in desk.names()
     assert "answered" not in desk.names(), desk.names()
     row = world.call_row(room)
-    assert (row["status"], row["hangup_reason"]) == ("answered", "callback_requested")
+    assert (row["status"], row["hangup_reason"]) == ("answered", "callback_requested"), (
+        world.conversation(patient)
+    )
     assert row["callback_at"] is not None
     world.wait_room_gone(room)
 

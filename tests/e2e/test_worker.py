@@ -91,7 +91,7 @@ def test_a_worker_whose_server_restarts_registers_again_and_takes_the_next_call(
     row = world.call_row(room)
     assert (row["status"], row["hangup_reason"]) == ("answered", "completed"), dict(row)
     (after,) = world.query("SELECT status FROM appointments WHERE id = ?", appointment.id)
-    assert after["status"] == "confirmed"
+    assert after["status"] == "confirmed", world.conversation(handset)
     assert "bye received" in handset.names()
     log = world.worker_log_since(log_start)
     assert "Traceback" not in log, log
@@ -130,7 +130,7 @@ def test_a_worker_told_to_stop_mid_call_finishes_it_while_the_next_call_goes_els
         row = world.call_row(call)
         assert (row["status"], row["hangup_reason"]) == ("answered", "completed"), dict(row)
         (after,) = world.query("SELECT status FROM appointments WHERE id = ?", appointment.id)
-        assert after["status"] == "confirmed"
+        assert after["status"] == "confirmed", world.conversation(lines[appointment.phone])
         assert "bye received" in lines[appointment.phone].names()
     assert moved in staying.text()
     log = draining.text()
@@ -152,7 +152,7 @@ def test_a_worker_running_calls_as_threads_confirms_an_appointment(
     row = world.call_row(room)
     assert (row["status"], row["hangup_reason"]) == ("answered", "completed"), dict(row)
     (after,) = world.query("SELECT status FROM appointments WHERE id = ?", appointment.id)
-    assert after["status"] == "confirmed"
+    assert after["status"] == "confirmed", world.conversation(handset)
     # the call ran in the worker's own process: its log lines carry the worker's pid
     worker_pid = json.loads(next(line for line in log.splitlines() if "registered worker" in line))[
         "pid"

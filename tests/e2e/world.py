@@ -302,6 +302,35 @@ class World:
             time.sleep(0.5)
         raise AssertionError(f"room {room} still exists after {timeout} s")
 
+    def conversation(self, handset: PhoneRun) -> str:
+        """What happened on ``handset``'s call, in time order, for a failing assertion's
+        message: the phone's events (what it said, when it heard the agent) beside the
+        stand-ins' transcripts and the scripted model's replies of that time."""
+        events = [e for e in handset.events() if e["event"] not in ("ready", "recording")]
+        if not events:
+            return "the phone logged nothing"
+        begin, end = events[0]["t"], events[-1]["t"] + 1.0
+        lines = [
+            (
+                e["t"],
+                f"phone  {e['event']}"
+                + (f" line {e['line']}" if "line" in e else "")
+                + (" (a blip)" if e.get("blip") else ""),
+            )
+            for e in events
+        ]
+        for entry in self.providers_log():
+            if not begin <= entry["t"] <= end:
+                continue
+            if entry["kind"] == "stt":
+                lines.append((entry["t"], f"stt    {entry.get('transcript')!r}"))
+            elif entry["kind"] == "llm":
+                reply = entry["reply"].get("say") or entry["reply"].get("tool")
+                lines.append((entry["t"], f"llm    {entry['last'][:60]!r} -> {reply!r:.70}"))
+            elif entry["kind"] == "tts":
+                lines.append((entry["t"], f"tts    {entry['text'][:70]!r}"))
+        return "\n".join(f"{t - begin:7.2f}  {text}" for t, text in sorted(lines))
+
     def tail(self, lines: int = 60) -> str:
         return "\n".join(self.worker.text().splitlines()[-lines:])
 
