@@ -21,11 +21,10 @@ the event ``auth failed``.
 
 After answering, a callee says its first line (``--say``, a 16-bit mono WAV at 8 kHz)
 ``--first-delay`` seconds after the media is up, then each further line once the caller
-has spoken (for half a second or more: a shorter sound is a blip, not a turn) and gone
-quiet for ``--turn-gap`` seconds (``--listen-first``: the first line too waits for the
-caller). Asked "... could you say it again?", it says its last line again (twice at
-most). ``--hangup-mid-speech N`` sends BYE one second into the
-caller's N-th utterance instead; a line's ``hangup_after_last`` (``--lines`` only) sends BYE
+has spoken and gone quiet for ``--turn-gap`` seconds (``--listen-first``: the first line
+too waits for the caller). Asked "... could you say it again?", it says its last line
+again (twice at most). ``--hangup-mid-speech N`` sends BYE one second into the caller's
+N-th utterance instead; a line's ``hangup_after_last`` (``--lines`` only) sends BYE
 that many seconds after its last line.
 
 A REFER (a transfer) is accepted (``--refer accept``, the default) or refused with 603
@@ -65,7 +64,6 @@ RATE = 8000
 FRAME = 160  # samples per 20 ms frame
 SPEECH_RMS = 250.0  # received frames louder than this count as the caller speaking
 MAX_REPEATS = 2  # a line said again at most this often when the caller asks for it
-MIN_TURN_S = 0.5  # the caller's shortest line ("Hello, are you still there?") is 1.5 s
 REJECT = {
     "busy": (486, "Busy Here"),
     "decline": (603, "Decline"),
@@ -392,13 +390,9 @@ class Callee:
                     self.quiet_since = at
                 elif at - self.quiet_since >= self.spec.turn_gap:
                     self.caller_speaking = False
-                    # a click or a burst of noise (a leg joining) is not the caller's turn
-                    blip = self.quiet_since - self.utterance_start < MIN_TURN_S
-                    self.events(
-                        "heard", start=self.utterance_start, end=self.quiet_since, blip=blip
-                    )
+                    self.events("heard", start=self.utterance_start, end=self.quiet_since)
                     ended, self.quiet_since = self.quiet_since, None
-                    if not blip and time.monotonic() >= self.speaking_until:
+                    if time.monotonic() >= self.speaking_until:
                         self.take_turn(self.utterance_start, ended)
             if (
                 self.caller_speaking

@@ -311,12 +311,7 @@ class World:
             return "the phone logged nothing"
         begin, end = events[0]["t"], events[-1]["t"] + 1.0
         lines = [
-            (
-                e["t"],
-                f"phone  {e['event']}"
-                + (f" line {e['line']}" if "line" in e else "")
-                + (" (a blip)" if e.get("blip") else ""),
-            )
+            (e["t"], f"phone  {e['event']}" + (f" line {e['line']}" if "line" in e else ""))
             for e in events
         ]
         for entry in self.providers_log():
