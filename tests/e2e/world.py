@@ -302,18 +302,23 @@ class World:
             time.sleep(0.5)
         raise AssertionError(f"room {room} still exists after {timeout} s")
 
-    def conversation(self, handset: PhoneRun) -> str:
+    def conversation(self, handset: PhoneRun, *others: PhoneRun) -> str:
         """What happened on ``handset``'s call, in time order, for a failing assertion's
-        message: the phone's events (what it said, when it heard the agent) beside the
-        stand-ins' transcripts and the scripted model's replies of that time."""
-        events = [e for e in handset.events() if e["event"] not in ("ready", "recording")]
-        if not events:
-            return "the phone logged nothing"
-        begin, end = events[0]["t"], events[-1]["t"] + 1.0
-        lines = [
-            (e["t"], f"phone  {e['event']}" + (f" line {e['line']}" if "line" in e else ""))
-            for e in events
+        message: the phone's events (what it said, when it heard the agent), and those of
+        ``others`` (such as the desk of a transfer), beside the stand-ins' transcripts and
+        the scripted model's replies of that time."""
+        phones = [
+            (f"phone{n} " if others else "phone  ", run) for n, run in enumerate((handset, *others))
         ]
+        lines = [
+            (e["t"], f"{label}{e['event']}" + (f" line {e['line']}" if "line" in e else ""))
+            for label, run in phones
+            for e in run.events()
+            if e["event"] not in ("ready", "recording")
+        ]
+        if not lines:
+            return "the phone logged nothing"
+        begin, end = min(t for t, _ in lines), max(t for t, _ in lines) + 1.0
         for entry in self.providers_log():
             if not begin <= entry["t"] <= end:
                 continue

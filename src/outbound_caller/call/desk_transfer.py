@@ -29,6 +29,8 @@ DESK_IDENTITY = "front-desk"
 RATE = 48000  # the relay's rate: what WebRTC's Opus carries, so nothing is resampled twice
 # a dial waits this much longer than the desk may ring (joining the room, the INVITE)
 DIAL_MARGIN_S = 15.0
+# the hold ends no later than this after the connection, heard or not
+SUBSCRIBE_TIMEOUT_S = 5.0
 
 
 class DeskTransfer(WarmTransferTask):
@@ -120,15 +122,21 @@ class Bridge:
         self._relays: list[asyncio.Task[None]] = []
 
     async def start(self) -> None:
+        """Relay both ways, returning once each side's relay track is heard on the other
+        (or :data:`SUBSCRIBE_TIMEOUT_S` has passed): the hold ends after this, so the
+        patient's first words after the music reach the desk."""
         # the agent has handed over: it neither hears nor speaks on the desk's side
         self._desk_session.input.set_audio_enabled(False)
         self._desk_session.output.set_audio_enabled(False)
         desk_room = self._desk_session.room_io.room
         patient = _audio_track(self._caller_room, self._patient_identity)
         desk = _audio_track(desk_room, self._desk_identity)
+        to_desk, to_patient = await asyncio.gather(
+            _publish(desk_room, "patient"), _publish(self._caller_room, "front-desk")
+        )
         self._relays = [
-            asyncio.create_task(_relay(patient, desk_room, "patient"), name="relay-patient"),
-            asyncio.create_task(_relay(desk, self._caller_room, "front-desk"), name="relay-desk"),
+            asyncio.create_task(_relay(patient, to_desk), name="relay-patient"),
+            asyncio.create_task(_relay(desk, to_patient), name="relay-desk"),
         ]
 
     def on_desk_left(self, callback: Callable[[], None]) -> None:
@@ -154,11 +162,20 @@ def _audio_track(room: rtc.Room, identity: str) -> rtc.Track:
     raise RuntimeError(f"no audio from {identity} to relay")
 
 
-async def _relay(track: rtc.Track, room: rtc.Room, name: str) -> None:
+async def _publish(room: rtc.Room, name: str) -> rtc.AudioSource:
+    """A track of this job's in ``room``, once someone there has subscribed to it."""
     source = rtc.AudioSource(RATE, 1)
     local = rtc.LocalAudioTrack.create_audio_track(name, source)
     options = rtc.TrackPublishOptions(source=rtc.TrackSource.SOURCE_MICROPHONE)
-    await room.local_participant.publish_track(local, options)
+    publication = await room.local_participant.publish_track(local, options)
+    try:
+        await asyncio.wait_for(publication.wait_for_subscription(), SUBSCRIBE_TIMEOUT_S)
+    except TimeoutError:
+        logger.warning("nobody in the room subscribed to the %s relay in time", name)
+    return source
+
+
+async def _relay(track: rtc.Track, source: rtc.AudioSource) -> None:
     stream = rtc.AudioStream.from_track(track=track, sample_rate=RATE, num_channels=1)
     try:
         async for event in stream:
