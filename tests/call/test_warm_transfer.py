@@ -5,19 +5,21 @@ through the real one."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 import pytest
-from livekit import api
+from livekit import api, rtc
 from livekit.agents import ToolError, llm
 from livekit.agents.voice.events import UserStateChangedEvent
 
 from conftest import LOG, TRANSFER_TO, TRUNK, StartCall
 from helpers import eventually
 from livekit_stub import Fail, LiveKitStub
+from outbound_caller.call import desk_transfer as relaying
 from outbound_caller.call import line as line_module
 from outbound_caller.call.briefing import desk_briefing
 from outbound_caller.call.desk_transfer import DeskTransfer
@@ -265,3 +267,47 @@ def test_an_unanswered_desk_is_one_warning_line_without_the_number(
     assert record.exc_info is None
     assert TRANSFER_TO not in caplog.text
     assert "Traceback" not in caplog.text
+
+
+class Room:
+    """An ``rtc.Room`` as the relay's publishing sees it: its local participant's
+    ``publish_track`` hands back a publication whose first subscriber comes on ``subscribe``."""
+
+    def __init__(self) -> None:
+        self.published: list[str] = []
+        self.subscribed = asyncio.get_running_loop().create_future()
+        self.local_participant = self
+
+    async def publish_track(self, track: Any, options: Any) -> Room:
+        self.published.append(track.name)
+        return self
+
+    async def wait_for_subscription(self) -> None:
+        await asyncio.shield(self.subscribed)
+
+    def subscribe(self) -> None:
+        self.subscribed.set_result(None)
+
+
+async def test_the_relay_is_ready_only_once_the_other_side_hears_it() -> None:
+    # the hold ends when the relay is ready: words said before the desk's leg had
+    # subscribed would reach nobody
+    room = Room()
+    publishing = asyncio.ensure_future(relaying._publish(room, "patient"))  # type: ignore[arg-type]
+    for _ in range(20):
+        await asyncio.sleep(0)
+    assert room.published == ["patient"]
+    assert not publishing.done()
+    room.subscribe()
+    assert isinstance(await publishing, rtc.AudioSource)
+
+
+async def test_a_relay_nobody_subscribes_to_ends_the_hold_anyway_with_a_warning(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.setattr(relaying, "SUBSCRIBE_TIMEOUT_S", 0.01)
+    room = Room()
+    with caplog.at_level(logging.WARNING, logger=relaying.__name__):
+        source = await relaying._publish(room, "front-desk")  # type: ignore[arg-type]
+    assert isinstance(source, rtc.AudioSource)
+    assert "nobody in the room subscribed to the front-desk relay in time" in caplog.text
