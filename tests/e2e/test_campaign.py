@@ -132,14 +132,14 @@ def test_a_campaign_on_two_workers_calls_each_patient_once_and_schedules_retries
         assert abs(due - datetime.fromisoformat(call["ended_at"]) - RETRY) < timedelta(seconds=5)
 
     # each answered patient confirmed; the unreached are still scheduled
-    for _, phone, mode in PATIENTS:
+    for patient, phone, mode in PATIENTS:
         (appointment,) = world.query(
             "SELECT a.status FROM appointments a JOIN patients p ON p.id = a.patient_id "
             "WHERE p.phone = ?",
             phone,
         )
         expected = "confirmed" if mode == "answer" else "scheduled"
-        assert appointment["status"] == expected, world.conversation(lines[phone])
+        assert appointment["status"] == expected, world.conversation(lines[phone], patient=patient)
 
     # the summary the front desk reads matches what the phones saw
     summary = summary_rows(output)

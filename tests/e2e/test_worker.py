@@ -130,7 +130,9 @@ def test_a_worker_told_to_stop_mid_call_finishes_it_while_the_next_call_goes_els
         row = world.call_row(call)
         assert (row["status"], row["hangup_reason"]) == ("answered", "completed"), dict(row)
         (after,) = world.query("SELECT status FROM appointments WHERE id = ?", appointment.id)
-        assert after["status"] == "confirmed", world.conversation(lines[appointment.phone])
+        assert after["status"] == "confirmed", world.conversation(
+            lines[appointment.phone], patient=appointment.patient
+        )
         assert "bye received" in lines[appointment.phone].names()
     assert moved in staying.text()
     log = draining.text()

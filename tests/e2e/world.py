@@ -10,6 +10,7 @@ import sqlite3
 import subprocess
 import time
 import wave
+from collections import Counter, defaultdict
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -302,11 +303,12 @@ class World:
             time.sleep(0.5)
         raise AssertionError(f"room {room} still exists after {timeout} s")
 
-    def conversation(self, handset: PhoneRun, *others: PhoneRun) -> str:
+    def conversation(self, handset: PhoneRun, *others: PhoneRun, patient: str | None = None) -> str:
         """What happened on ``handset``'s call, in time order, for a failing assertion's
         message: the phone's events (what it said, when it heard the agent), and those of
         ``others`` (such as the desk of a transfer), beside the stand-ins' transcripts and
-        the scripted model's replies of that time."""
+        the scripted model's replies of that time; with other calls at the same time, those
+        of ``patient``'s call only (see :func:`calls_of`)."""
         phones = [
             (f"phone{n} " if others else "phone  ", run) for n, run in enumerate((handset, *others))
         ]
@@ -319,9 +321,10 @@ class World:
         if not lines:
             return "the phone logged nothing"
         begin, end = min(t for t, _ in lines), max(t for t, _ in lines) + 1.0
-        for entry in self.providers_log():
-            if not begin <= entry["t"] <= end:
-                continue
+        entries = [e for e in self.providers_log() if begin <= e["t"] <= end]
+        if patient is not None:
+            entries = calls_of(entries)[patient]
+        for entry in entries:
             if entry["kind"] == "stt":
                 lines.append((entry["t"], f"stt    {entry.get('transcript')!r}"))
             elif entry["kind"] == "llm":
@@ -336,6 +339,36 @@ class World:
 
     def worker_log_since(self, offset: int) -> str:
         return self.worker.text()[offset:]
+
+
+def calls_of(entries: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
+    """The stand-ins' log entries by the patient whose call they were. A model request names
+    its patient; a sentence spoken goes with the patient its websocket once named (the
+    opening asks for them by name); a transcript goes with the patient whose model requests
+    most often carried its connection's words in the second after it."""
+    requests = [e for e in entries if e["kind"] == "llm"]
+    calls: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for entry in requests:
+        calls[entry["patient"]].append(entry)
+    speakers = {
+        e["conn"]: name
+        for e in entries
+        if e["kind"] == "tts"
+        for name in calls
+        if name in e["text"]
+    }
+    votes: dict[int, Counter[str]] = defaultdict(Counter)
+    for e in entries:
+        if e["kind"] == "stt" and e.get("transcript"):
+            for request in requests:
+                if 0 <= request["t"] - e["t"] <= 1.0 and e["transcript"] in request["last"].lower():
+                    votes[e["conn"]][request["patient"]] += 1
+    listeners = {conn: count.most_common(1)[0][0] for conn, count in votes.items()}
+    for e in entries:
+        owner = {"tts": speakers, "stt": listeners}.get(e["kind"], {}).get(e.get("conn"))
+        if owner is not None:
+            calls[owner].append(e)
+    return calls
 
 
 def provider_script() -> dict[str, Any]:
