@@ -41,9 +41,13 @@ def test_call_creates_an_explicit_dispatch_with_the_agents_metadata(operator: Li
 def test_call_records_the_placed_call_when_there_is_a_store(operator: LiveKitStub) -> None:
     operator.behaviour["CreateDispatch"] = lambda req: api.AgentDispatch(id="AD_9", room=req.room)
     cli("db", "seed-demo")
-    code, _ = cli("call", "+17735550177", "--appointment-id", "3")  # the demo's Raj Patel
-    assert code == 0
-    assert json.loads(operator.calls("CreateDispatch")[0].metadata)["appointment_id"] == 3
+    # one of the demo's Raj Patel's, as the listing shows it (the demo's appointments, and
+    # so their ids, are laid out from the day it is seeded)
+    listing = cli("appointments", "list")[1].splitlines()
+    raj = next(int(line.split()[0]) for line in listing if "Raj Patel" in line)
+    code, out = cli("call", "+17735550177", "--appointment-id", str(raj))
+    assert code == 0, out
+    assert json.loads(operator.calls("CreateDispatch")[0].metadata)["appointment_id"] == raj
     code, out = cli("calls", "list")
     assert "***0177" in out
     assert "dialing" in out
