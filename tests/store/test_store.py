@@ -25,11 +25,12 @@ from outbound_caller.errors import (
     SlotUnavailable,
     StoreError,
 )
+from outbound_caller.phone import to_e164
 from outbound_caller.store import schema as db
 from outbound_caller.store.appointments import Store
 from outbound_caller.store.availability import encode_slot_id
 from outbound_caller.store.database import database_url
-from outbound_caller.store.seed import seed_demo
+from outbound_caller.store.seed import DEMO_PATIENTS, seed_demo
 from storedata import add_appointment, add_patients_with_appointments, make_practice
 
 
@@ -344,6 +345,13 @@ async def test_seed_demo_builds_a_fortnight_and_is_idempotent(store: Store) -> N
         zones = set(await s.scalars(select(db.Patient.timezone)))
     assert providers == 3
     assert len(zones) >= 4
+
+
+def test_every_demo_patient_has_a_number_a_call_accepts() -> None:
+    # an Ofcom drama number outside libphonenumber's valid ranges (+44 7700 900123) made
+    # `outbound-caller call` refuse that patient: "is not a valid phone number"
+    for name, number, _, _ in DEMO_PATIENTS:
+        assert to_e164(number) == number, name
 
 
 async def test_an_unreachable_database_is_a_clear_error() -> None:

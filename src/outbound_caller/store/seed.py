@@ -20,7 +20,7 @@ DEMO_PATIENTS = [
     ("Aisha Khan", "+12125550187", "America/New_York", date(1992, 6, 21)),
     ("Tom Becker", "+16175550111", "America/New_York", None),
     ("Mei Lin", "+14155550164", "America/Los_Angeles", date(2001, 1, 9)),
-    ("Olu Adeyemi", "+447700900123", "Europe/London", date(1988, 8, 30)),
+    ("Olu Adeyemi", "+442079460123", "Europe/London", date(1988, 8, 30)),
     ("Grace Park", "+17185550190", "America/New_York", date(1965, 4, 5)),
     ("Luis Ortega", "+13055550133", "America/New_York", None),
     ("Hannah Weiss", "+12015550158", "America/New_York", date(1999, 12, 24)),
