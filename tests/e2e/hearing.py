@@ -17,8 +17,6 @@ FRAME = RATE // 50  # 20 ms
 SPEECH_RMS = 250
 GAP_S = 0.6  # this much quiet separates two utterances
 SENTENCE_GAP_S = 0.15  # the pause between two sentences of one turn
-RECOGNITION_RMS = 1000  # the level speech is read at
-DITHER_RMS = 30  # the quiet noise it is read with
 MARGINS = ((0.5, 0.5), (0.3, 0.3), (0.2, 0.6))  # seconds of context before and after
 
 
@@ -85,22 +83,6 @@ def is_tone(pcm: bytes, rate: int) -> bool:
     return float(power[np.abs(freqs - peak) <= 30].sum() / power.sum()) > 0.6
 
 
-def for_recognition(pcm: bytes) -> bytes:
-    """16 kHz ``pcm`` as pocketsphinx reads it reliably: its speech brought to one level,
-    with quiet noise under it (from a fixed seed, so a reading can be repeated). Telephone
-    audio has stretches of exact zeros, which the recogniser misreads (the rig's 14 lines,
-    from their WAVs: 4 read right with zeros around them, all 14 with the noise), and a
-    level that varies with the path (loud, "yes, speaking" read as "yes i can")."""
-    samples = np.frombuffer(pcm, dtype=np.int16).astype(np.float64)
-    frames = samples[: samples.size // 320 * 320].reshape(-1, 320)
-    levels = np.sqrt((frames**2).mean(axis=1)) if frames.size else np.zeros(0)
-    loud = levels[levels > SPEECH_RMS]
-    if loud.size:
-        samples = samples * (RECOGNITION_RMS / np.sqrt((loud**2).mean()))
-    samples = samples + np.random.default_rng(0).normal(0.0, DITHER_RMS, samples.size)
-    return np.clip(samples, -32768, 32767).astype(np.int16).tobytes()
-
-
 def upsample(pcm: bytes, rate: int, to: int) -> bytes:
     """16-bit mono ``pcm`` from ``rate`` to ``to`` Hz, by linear interpolation (the
     recogniser's model is for 16 kHz)."""
@@ -156,7 +138,7 @@ def utterances(pcm: bytes, started: float, candidates: list[str]) -> list[Uttera
             a = max(0, int((begin - started - before) * RATE)) * 2
             b = int((end - started + after) * RATE) * 2
             decoder.start_utt()
-            decoder.process_raw(for_recognition(upsample(pcm[a:b], RATE, 16000)), full_utt=True)
+            decoder.process_raw(upsample(pcm[a:b], RATE, 16000), full_utt=True)
             decoder.end_utt()
             hyp = decoder.hyp()
             if (
