@@ -1,6 +1,6 @@
 """The STT stand-in's hearing, without the rig: each of the test phone's lines, spoken as the
 phone plays it, is read as that line, at a quarter of its level or at four times it, between
-stretches of digital silence (exact zeros, as telephone audio has). A campaign call in CI
+stretches of digital silence (exact zeros, as telephone audio has). A campaign call in a full run
 read "Yes, I can make it." as "yes i can"; offline, with zeros around them, 4 of the 14
 lines were read right before the stand-in brought speech to one level over quiet noise."""
 
