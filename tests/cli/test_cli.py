@@ -260,11 +260,11 @@ def test_db_upgrade_creates_the_store_and_seed_demo_fills_it(here: Path) -> None
     code, out = cli("db", "upgrade")
     assert (code, out.strip()) == (
         0,
-        "database at sqlite+aiosqlite:///outbound-caller.db: schema created (revision 0005)",
+        "database at sqlite+aiosqlite:///outbound-caller.db: schema created (revision 0006)",
     )
     assert (here / "outbound-caller.db").exists()
     assert cli("db", "upgrade")[1].strip() == (
-        "database at sqlite+aiosqlite:///outbound-caller.db is up to date (revision 0005)"
+        "database at sqlite+aiosqlite:///outbound-caller.db is up to date (revision 0006)"
     )
     code, out = cli("db", "seed-demo")
     assert code == 0

@@ -131,6 +131,9 @@ async def _new_campaign(
         created_at=now,
         max_in_flight=policy.max_in_flight,
         calls_per_second=policy.calls_per_second,
+        max_attempts=policy.max_attempts,
+        retry_minutes=round(policy.retry_after.total_seconds() / 60),
+        retry_voicemail=policy.retry_voicemail,
     )
     s.add(campaign)
     await s.flush()

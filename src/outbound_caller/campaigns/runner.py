@@ -50,6 +50,8 @@ TRUNK_STOP_REASON = (
     "the SIP trunk refused a call (its credentials or TLS): no more calls were placed; fix "
     "the trunk (outbound-caller trunk check), then carry on with --resume {id}"
 )
+PAUSED = "paused"
+PAUSED_REASON = "paused; carry on with the console's Resume or --resume {id}"
 END_REASONS_NEVER = {"do_not_call", "wrong_number"}
 CALLBACK = "callback_requested"
 
@@ -175,7 +177,8 @@ class Runner:
         self._rate_ready: datetime | None = None
 
     async def run(self) -> Summary:
-        await self._set_state("stopped", "running")  # a resumed campaign carries on
+        # a resumed campaign carries on
+        await self._set_state(("stopped", PAUSED), "running")
         while True:
             await self.reap()
             if await self._stopped():
@@ -198,11 +201,11 @@ class Runner:
             await self._sleep(max(pause, 0.01))
         return await summarize(self._store, self._campaign)
 
-    async def _set_state(self, old: str, new: str) -> None:
+    async def _set_state(self, old: tuple[str, ...], new: str) -> None:
         async with self._store.write() as s:
             await s.execute(
                 update(db.Campaign)
-                .where(db.Campaign.id == self._campaign, db.Campaign.state == old)
+                .where(db.Campaign.id == self._campaign, db.Campaign.state.in_(old))
                 .values(state=new)
             )
 
@@ -211,7 +214,7 @@ class Runner:
             state = await s.scalar(
                 select(db.Campaign.state).where(db.Campaign.id == self._campaign)
             )
-        return state == "stopped"
+        return state in ("stopped", PAUSED)
 
     async def _status(self) -> tuple[int, int, int, datetime | None]:
         """(finished targets, all targets, calls in flight, when the next pending is due)"""
@@ -479,4 +482,44 @@ async def summarize(store: Store, campaign_id: int) -> Summary:
     summary.skipped = {reason or "": n for reason, n in skipped}
     if state == "stopped":
         summary.stopped = TRUNK_STOP_REASON.format(id=campaign_id)
+    elif state == PAUSED:
+        summary.stopped = PAUSED_REASON.format(id=campaign_id)
     return summary
+
+
+async def pause(store: Store, campaign_id: int) -> bool:
+    """Pause a running campaign: its runner places no more calls (calls on the phone go on
+    and report back) and stops; whoever resumes it carries on. False if it was not running."""
+    async with store.write() as s:
+        result = await s.execute(
+            update(db.Campaign)
+            .where(db.Campaign.id == campaign_id, db.Campaign.state == "running")
+            .values(state=PAUSED)
+        )
+        return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
+async def unpause(store: Store, campaign_id: int) -> None:
+    """Mark a paused or stopped campaign running again (its runner is about to start)."""
+    async with store.write() as s:
+        await s.execute(
+            update(db.Campaign)
+            .where(db.Campaign.id == campaign_id, db.Campaign.state.in_(("stopped", PAUSED)))
+            .values(state="running")
+        )
+
+
+def stored_policy(campaign: db.Campaign) -> Policy:
+    """The policy the campaign was started with (the defaults for what it did not keep)."""
+    default = Policy()
+    return Policy(
+        max_in_flight=campaign.max_in_flight,
+        calls_per_second=campaign.calls_per_second,
+        max_attempts=campaign.max_attempts or default.max_attempts,
+        retry_after=(
+            timedelta(minutes=campaign.retry_minutes)
+            if campaign.retry_minutes
+            else default.retry_after
+        ),
+        retry_voicemail=bool(campaign.retry_voicemail),
+    )

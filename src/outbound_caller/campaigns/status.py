@@ -20,7 +20,7 @@ class CampaignLine:
     name: str
     day: date | None
     created_at: datetime
-    state: str  # running, stopped, done
+    state: str  # running, stopped, paused, done
     targets: int
     finished: int
     in_flight: int
@@ -50,8 +50,8 @@ class Waiting:
 
 
 def _state(row_state: str, targets: int, finished: int) -> str:
-    if row_state == "stopped":
-        return "stopped"
+    if row_state in ("stopped", "paused"):
+        return row_state
     return "done" if finished == targets else "running"
 
 

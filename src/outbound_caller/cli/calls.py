@@ -3,21 +3,19 @@ local time, outcome, what changed), or exported as JSON or CSV."""
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 from datetime import datetime, time, timedelta
-from typing import Annotated, Any
+from typing import Annotated
 from zoneinfo import ZoneInfo
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
-from ..outcome import CallStatus
 from ..phone import mask
+from ..reports import OUTCOMES, call_record, calls_csv, for_the_office
 from ..store.appointments import Store
-from ..store.calls import NOT_DISPATCHED, TIMEOUT, CallRow, list_calls, settle_unreported
+from ..store.calls import CallRow, list_calls, settle_unreported
 from ..store.practices import practice_summaries
 from ..store.scheduling import utc_now
 from .common import fail, parse_day, with_store
@@ -25,53 +23,6 @@ from .common import fail, parse_day, with_store
 calls_app = typer.Typer(
     rich_markup_mode=None, help="Calls placed and how they ended.", no_args_is_help=True
 )
-
-OUTCOMES = sorted([*(s.value for s in CallStatus), TIMEOUT, NOT_DISPATCHED])
-FORMULA = ("=", "+", "-", "@", "\t", "\r")
-FIELDS = (
-    "id",
-    "placed",
-    "patient",
-    "phone",
-    "appointment_id",
-    "campaign_id",
-    "outcome",
-    "sip_code",
-    "duration_s",
-    "ended_by",
-    "changes",
-    "callback_at",
-    "callback_note",
-    "office_messages",
-    "room",
-)
-
-
-def safe_cell(value: Any) -> str:
-    """A CSV cell a spreadsheet shows as text, never runs as a formula."""
-    text = "" if value is None else str(value)
-    return "'" + text if text.startswith(FORMULA) else text
-
-
-def _record(r: CallRow, zone: ZoneInfo, *, full: bool) -> dict[str, Any]:
-    values = (
-        r.id,
-        r.placed_at.astimezone(zone).isoformat(timespec="seconds"),
-        r.patient_name,
-        r.phone if full else mask(r.phone),
-        r.appointment_id,
-        r.campaign_id,
-        r.status,
-        r.sip_code,
-        None if r.duration_s is None else round(r.duration_s),
-        r.hangup_reason,
-        r.changes,
-        r.callback_at.astimezone(zone).isoformat(timespec="minutes") if r.callback_at else None,
-        r.callback_note,
-        " | ".join(r.office_messages),
-        r.room,
-    )
-    return dict(zip(FIELDS, values, strict=True))
 
 
 @calls_app.command("list")
@@ -128,30 +79,15 @@ def calls_list(
         return zone, rows
 
     zone, rows = with_store(work)
-    records = [_record(r, zone, full=full) for r in rows]
+    records = [call_record(r, zone, full=full) for r in rows]
     if as_json:
         for record in records:
             typer.echo(json.dumps(record, ensure_ascii=False))
         return
     if as_csv:
-        out = io.StringIO()
-        writer = csv.writer(out, lineterminator="\n")
-        writer.writerow(FIELDS)
-        for record in records:
-            writer.writerow([safe_cell(v) for v in record.values()])
-        typer.echo(out.getvalue(), nl=False)
+        typer.echo(calls_csv(records), nl=False)
         return
     _table(rows, zone, wide=wide, full=full)
-
-
-def for_the_office(r: CallRow, zone: ZoneInfo) -> str:
-    """What the staff must act on: a callback the patient asked for, and their messages."""
-    parts = []
-    if r.callback_at is not None:
-        callback = f"call back {r.callback_at.astimezone(zone):%a %m-%d %H:%M}"
-        parts.append(f"{callback} ({r.callback_note})" if r.callback_note else callback)
-    parts += [f"message: {m}" for m in r.office_messages]
-    return "; ".join(parts)
 
 
 def _table(rows: list[CallRow], zone: ZoneInfo, *, wide: bool, full: bool) -> None:

@@ -9,19 +9,18 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from livekit import api
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 from sqlalchemy import select
 
+from ..campaigns.dialing import WORKER_WAIT_S, livekit_dialer
 from ..campaigns.plan import plan_for_day, plan_for_people
 from ..campaigns.runner import Policy, Runner, Summary, summarize
 from ..campaigns.status import CampaignLine, Waiting, campaign_lines, campaign_waiting
 from ..config import LiveKitSettings, load_livekit
-from ..dispatch import DispatchMetadata
 from ..errors import ConfigError, OutboundCallerError
-from ..liveapi import REQUEST_ERRORS, NoWorker, create_call, explain, livekit_api, worker_took
+from ..liveapi import livekit_api
 from ..names import name_problem
 from ..phone import mask, to_e164
 from ..store import schema as db
@@ -83,9 +82,6 @@ def show(summary: Summary, console: Console) -> None:
     for label, count in summary.rows():
         table.add_row(label, str(count))
     console.print(table)
-
-
-WORKER_WAIT_S = 20.0
 
 
 @campaign_app.command("run")
@@ -204,26 +200,13 @@ def run(
                 return None
             started.append(campaign_id)
             async with livekit_api(livekit) as lkapi:
-                checked = False
-
-                async def dial(room: str, meta: DispatchMetadata) -> str:
-                    nonlocal checked
-                    try:
-                        dispatch = await create_call(lkapi, meta, room=room)
-                        if not checked:  # the run's first call: is a worker there to take it?
-                            if not await worker_took(lkapi, room, within=worker_wait):
-                                await lkapi.room.delete_room(api.DeleteRoomRequest(room=room))
-                                raise NoWorker(
-                                    f"no worker took the first call within {worker_wait:g} s, "
-                                    "so nobody was called: start one (python agent.py start) "
-                                    "on the same LiveKit project, then carry on with "
-                                    f"--resume {campaign_id}"
-                                )
-                            checked = True
-                    except REQUEST_ERRORS as exc:  # this call failed; the campaign goes on
-                        raise explain(exc, livekit.livekit_url) from None
-                    return dispatch.id
-
+                dial = livekit_dialer(
+                    lkapi,
+                    livekit,
+                    campaign_id,
+                    worker_wait=worker_wait,
+                    carry_on=f"carry on with --resume {campaign_id}",
+                )
                 with Progress(
                     TextColumn("calling"),
                     BarColumn(),

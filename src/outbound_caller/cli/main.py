@@ -49,6 +49,7 @@ from ..store.database import DEMO_SQLITE_FILE, database_url, redact
 from ..store.importer import ImportFailed
 from ..store.scheduling import utc_now
 from .common import fail, with_store
+from .console import console, user_app
 
 T = TypeVar("T")
 
@@ -305,6 +306,8 @@ app.add_typer(trunk_app, name="trunk")
 app.add_typer(calls_app, name="calls")
 app.add_typer(dnc_app, name="dnc")
 app.add_typer(webhooks_app, name="webhooks")
+app.add_typer(user_app, name="user")
+app.command("console")(console)
 
 
 def _livekit() -> LiveKitSettings:

@@ -254,7 +254,12 @@ class Campaign(Base):
     max_in_flight: Mapped[int] = mapped_column(Integer, default=2)
     calls_per_second: Mapped[float] = mapped_column(Float, default=1.0)
     last_dial_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
-    state: Mapped[str] = mapped_column(String(20), default="running")  # running, finished
+    state: Mapped[str] = mapped_column(String(20), default="running")  # running, stopped, paused
+    # the rest of the campaign's policy, so that whoever resumes it calls as it was started
+    # (empty for campaigns made before these were kept: the defaults then)
+    max_attempts: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    retry_minutes: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    retry_voicemail: Mapped[bool | None] = mapped_column(Boolean, nullable=True)
 
 
 class CampaignTarget(Base):
@@ -332,3 +337,47 @@ class WebhookEvent(Base):
     delivered_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     given_up_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     last_error: Mapped[str | None] = mapped_column(String(200), nullable=True)
+
+
+class ConsoleUser(Base):
+    """Someone who may log in to the web console (``outbound-caller user add``)."""
+
+    __tablename__ = "console_users"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(100), unique=True)
+    password_hash: Mapped[str] = mapped_column(Text)  # argon2id, never the password
+    role: Mapped[str] = mapped_column(String(10))  # staff, admin
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    # wrong passwords in a row; at LOCK_AFTER the account is locked until locked_until
+    failed_logins: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+
+    __table_args__ = (CheckConstraint("role IN ('staff', 'admin')", name="role"),)
+
+
+class ConsoleSession(Base):
+    """A logged-in browser; the cookie holds the token, the table only its SHA-256."""
+
+    __tablename__ = "console_sessions"
+
+    token_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user_id: Mapped[int] = mapped_column(
+        ForeignKey("console_users.id", ondelete="CASCADE"), index=True
+    )
+    csrf: Mapped[str] = mapped_column(String(64))  # every form of this session carries it
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class AuditEntry(Base):
+    """Who viewed or changed what in the console: append-only."""
+
+    __tablename__ = "audit_log"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
+    user: Mapped[str] = mapped_column(String(100))
+    action: Mapped[str] = mapped_column(String(20))  # viewed, changed, login, ...
+    what: Mapped[str] = mapped_column(String(300))  # never a whole number or a name
+    client: Mapped[str] = mapped_column(String(64), default="")
