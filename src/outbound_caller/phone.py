@@ -45,3 +45,13 @@ def mask(number: str | None) -> str:
     if len(digits) <= 4:
         return "***"
     return "***" + "".join(digits[-4:])
+
+
+def region_of(e164: str) -> str | None:
+    """The country (ISO 3166 code) of an E.164 number, or None: the region a number typed
+    without its country code is read in, e.g. the practice's own."""
+    try:
+        region = phonenumbers.region_code_for_number(phonenumbers.parse(e164, None))
+    except phonenumbers.NumberParseException:
+        return None
+    return region if region and region != "ZZ" else None

@@ -166,4 +166,13 @@ def create_app(console: Console, *, close_store: bool = False) -> Starlette:
             if close_store:
                 await console.store.close()
 
-    return Starlette(routes=routes, middleware=[Middleware(SecurityHeaders)], lifespan=lifespan)
+    async def unavailable(request: Request, exc: Exception) -> Response:
+        logger.error("page failed", extra={"path": request.url.path, "why": str(exc)})
+        return PlainTextResponse(f"Not available right now: {exc}", status_code=503)
+
+    return Starlette(
+        routes=routes,
+        middleware=[Middleware(SecurityHeaders)],
+        lifespan=lifespan,
+        exception_handlers={OutboundCallerError: unavailable},
+    )

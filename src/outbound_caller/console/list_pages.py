@@ -11,11 +11,12 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from ..errors import OutboundCallerError
-from ..phone import mask, to_e164
+from ..phone import mask, region_of, to_e164
 from ..store.calls import dnc_add as add_number
 from ..store.calls import dnc_list
 from ..store.calls import dnc_remove as remove_number
 from ..store.importer import ImportFailed, import_csv
+from ..store.practices import practice_summaries
 from ..store.users import Session
 
 if TYPE_CHECKING:
@@ -60,8 +61,10 @@ async def do_not_call(console: Console, request: Request, session: Session) -> R
 
 async def dnc_add(console: Console, request: Request, session: Session) -> Response:
     form = await request.form()
+    practices = await practice_summaries(console.store)
+    region = region_of(practices[0].callback_number) if practices else None
     try:
-        phone = to_e164(str(form.get("phone", "")))
+        phone = to_e164(str(form.get("phone", "")), default_region=region)
     except ValueError as exc:
         return await _dnc(console, request, session, problem=f"Not added: {exc}.", status=400)
     reason = str(form.get("reason", "")).strip()[:200]

@@ -81,7 +81,12 @@ class CampaignRunners:
 
     async def resume_running(self) -> None:
         """Carry on with every campaign left running (by a console that stopped)."""
-        for line in await campaign_lines(self._store):
+        try:
+            lines = await campaign_lines(self._store)
+        except OutboundCallerError as exc:  # the health check and the pages say so too
+            logger.error("cannot resume campaigns", extra={"why": str(exc)})
+            return
+        for line in lines:
             if line.state == "running":
                 await self.start(line.id)
 
