@@ -8,6 +8,8 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from starlette.routing import Route
+
 from console_world import (
     SECRET,
     Clock,
@@ -18,8 +20,6 @@ from console_world import (
     run,
     seed,
 )
-from starlette.routing import Route
-
 from outbound_caller.store.audit import audit_entries
 from outbound_caller.store.calls import dnc_list
 from outbound_caller.store.users import LOCK_AFTER, LOCK_FOR, SESSION_FOR

@@ -12,6 +12,8 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
+from sqlalchemy import select
+
 from console_world import (
     Clock,
     FarEnd,
@@ -22,8 +24,6 @@ from console_world import (
     run,
     seed,
 )
-from sqlalchemy import select
-
 from outbound_caller.outcome import CallRecord, CallStatus
 from outbound_caller.store import schema as db
 from outbound_caller.store.appointments import Store

@@ -10,9 +10,9 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
-from console_world import START, Clock, console_client, csrf_of, db_url, log_in, run, seed
 from sqlalchemy import func, select
 
+from console_world import START, Clock, console_client, csrf_of, db_url, log_in, run, seed
 from outbound_caller.outcome import CallRecord, CallStatus
 from outbound_caller.store import schema as db
 from outbound_caller.store.appointments import Store

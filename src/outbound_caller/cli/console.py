@@ -4,6 +4,7 @@ makes the accounts that log in to it."""
 from __future__ import annotations
 
 import os
+import signal
 import sys
 from typing import Annotated
 
@@ -131,6 +132,10 @@ def console(
         close_store=True,
     )
     typer.echo(f"console on http://{host}:{port}/ (Ctrl-C stops it)", err=True)
+    # uvicorn shuts down gracefully on SIGINT and SIGTERM, then raises the signal again
+    # (with the handlers that were there before it): a stop asked for is a clean exit
+    signal.signal(signal.SIGTERM, _stopped)
+    signal.signal(signal.SIGINT, _stopped)
     uvicorn.run(
         app,
         host=host,
@@ -140,3 +145,8 @@ def console(
         log_level="warning",
         access_log=False,
     )
+
+
+def _stopped(signum: int, frame: object) -> None:
+    typer.echo("console stopped", err=True)
+    raise SystemExit(0)
