@@ -77,7 +77,12 @@ def unit(name: str) -> configparser.ConfigParser:
 
 
 @pytest.mark.parametrize(
-    "name", ["outbound-caller-worker.service", "outbound-caller-confirm.service"]
+    "name",
+    [
+        "outbound-caller-worker.service",
+        "outbound-caller-confirm.service",
+        "outbound-caller-console.service",
+    ],
 )
 def test_each_unit_runs_a_program_the_install_has_with_arguments_it_takes(name: str) -> None:
     service = unit(name)["Service"]

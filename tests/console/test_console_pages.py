@@ -271,6 +271,19 @@ def test_admins_see_users_webhook_deliveries_and_the_audit_log_without_whole_num
         audit = _rows(client.get("/audit").text, "audit")
     assert [r[:2] for r in users[1:]] == [["ann", "admin"], ["sam", "staff"]]
     assert "No events yet" in hooks
+    # a call that reports back queues its event: the page shows it waiting
+
+    async def report(store: Store) -> None:
+        record = CallRecord(started_at=START, status=CallStatus.NO_ANSWER, ended_at=START)
+        await record_outcome(
+            store, room="r-new", phone=AISHA, appointment_id=None, record=record, webhook=True
+        )
+
+    run(url, report)
+    with console_client(url, Clock()) as client:
+        log_in(client, "ann")
+        events = _rows(client.get("/webhooks").text, "events")
+    assert [(e[1], e[4], e[5]) for e in events[1:]] == [("call.ended", "0", "waiting")]
     assert audit[1][1:] == ["ann", "viewed", "calls on 2026-11-30", "testclient"]
     assert audit[2][1:] == ["ann", "login", "log-in", "testclient"]
     for entry in run(url, audit_entries):
