@@ -318,6 +318,12 @@ class LiveKitSettings(BaseModel):
         return check_livekit_url(value)
 
 
+def webhooks_configured(env: Mapping[str, str]) -> bool:
+    """Whether the practice's webhook is set (``WEBHOOK_URL``): an operator command that
+    settles a call no worker reported queues its event only then, as the worker does."""
+    return bool(env.get("WEBHOOK_URL", "").strip())
+
+
 def load_livekit(env: Mapping[str, str]) -> LiveKitSettings:
     """The three LiveKit settings alone. Raises ConfigError naming each problem."""
     names = ("LIVEKIT_URL", "LIVEKIT_API_KEY", "LIVEKIT_API_SECRET")

@@ -25,7 +25,13 @@ from outbound_caller.cli.main import app
 from outbound_caller.outcome import CallRecord, CallStatus
 from outbound_caller.store import schema as db
 from outbound_caller.store.appointments import Store
-from outbound_caller.store.calls import record_outcome, record_placed
+from outbound_caller.store.calls import (
+    DISPATCH_GRACE,
+    GIVE_UP_AFTER,
+    record_outcome,
+    record_placed,
+    settle_unreported,
+)
 from outbound_caller.webhooks.sender import Sender
 from outbound_caller.webhooks.signing import EVENT_ID_HEADER, SIGNATURE_HEADER, verify
 
@@ -400,3 +406,38 @@ def test_the_readmes_verification_snippet_accepts_a_real_request_and_nothing_els
     assert not scope["verify"](SECRET, header, body + b" ")
     assert not scope["verify"]("another-secret-of-16+", header, body)
     assert not scope["verify"](SECRET, signature(SECRET, int(time.time()) - 600, body), body)
+
+
+async def test_calls_no_worker_reported_send_their_settled_outcome(
+    store: Store, receiver: Receiver
+) -> None:
+    """A call whose worker died before reporting is settled as ``timeout``; a claim that was
+    never dispatched as ``not_dispatched``: each still reaches the practice, once."""
+    long_ago = T0 - GIVE_UP_AFTER - timedelta(minutes=1)
+    await record_placed(
+        store, room="died", phone="+14155550123", placed_at=long_ago, dispatch_id="AD_1"
+    )
+    await record_placed(
+        store, room="never", phone="+12125550187", placed_at=T0 - DISPATCH_GRACE * 2
+    )
+    await record_placed(
+        store, room="ringing", phone="+16175550111", placed_at=T0, dispatch_id="AD_3"
+    )
+    assert await settle_unreported(store, now=T0, webhook=True) == 2
+    assert await settle_unreported(store, now=T0, webhook=True) == 0  # settled once
+    sender = sender_for(store, receiver, Clock())
+    try:
+        assert (await sender.deliver_due()).delivered == 2
+    finally:
+        await sender.aclose()
+    calls = sorted((b["call"]["phone"], b["call"]["status"]) for b in receiver.bodies())
+    assert calls == [("+12125550187", "not_dispatched"), ("+14155550123", "timeout")]
+    assert all(b["call"]["ended_at"] == T0.isoformat() for b in receiver.bodies())
+
+
+async def test_without_a_webhook_settling_queues_nothing(store: Store) -> None:
+    await record_placed(
+        store, room="never", phone="+12125550187", placed_at=T0 - DISPATCH_GRACE * 2
+    )
+    assert await settle_unreported(store, now=T0) == 1
+    assert await events_in(store) == []

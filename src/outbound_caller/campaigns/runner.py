@@ -165,6 +165,7 @@ class Runner:
         sleep: Sleep = asyncio.sleep,
         runner_id: str = "runner",
         on_progress: Callable[[int, int], None] | None = None,
+        webhook: bool = False,
     ) -> None:
         self._store = store
         self._campaign = campaign_id
@@ -174,6 +175,7 @@ class Runner:
         self._sleep = sleep
         self._id = runner_id
         self._progress = on_progress
+        self._webhook = webhook  # calls it settles queue their events
         self._rate_ready: datetime | None = None
 
     async def run(self) -> Summary:
@@ -389,6 +391,7 @@ class Runner:
             now=now,
             give_up_after=self._policy.call_timeout,
             campaign_id=self._campaign,
+            webhook=self._webhook,
         )
         async with self._store.write() as s:
             targets = (

@@ -4,6 +4,7 @@ local time, outcome, what changed), or exported as JSON or CSV."""
 from __future__ import annotations
 
 import json
+import os
 from datetime import datetime, time, timedelta
 from typing import Annotated
 from zoneinfo import ZoneInfo
@@ -12,6 +13,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from ..config import webhooks_configured
 from ..phone import mask
 from ..reports import OUTCOMES, call_record, calls_csv, for_the_office
 from ..store.appointments import Store
@@ -72,7 +74,7 @@ def calls_list(
             first = parse_day(since, zone, now=utc_now(), flag="--since")
             start = datetime.combine(first, time(), zone)
         # a call that can no longer report back is shown as what it is: timed out
-        await settle_unreported(store, now=utc_now())
+        await settle_unreported(store, now=utc_now(), webhook=webhooks_configured(os.environ))
         rows = await list_calls(
             store, since=start, until=end, outcome=outcome, campaign_id=campaign
         )

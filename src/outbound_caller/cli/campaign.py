@@ -18,7 +18,7 @@ from ..campaigns.dialing import WORKER_WAIT_S, livekit_dialer
 from ..campaigns.plan import plan_for_day, plan_for_people
 from ..campaigns.runner import Policy, Runner, Summary, summarize
 from ..campaigns.status import CampaignLine, Waiting, campaign_lines, campaign_waiting
-from ..config import LiveKitSettings, load_livekit
+from ..config import LiveKitSettings, load_livekit, webhooks_configured
 from ..errors import ConfigError, OutboundCallerError
 from ..liveapi import livekit_api
 from ..names import name_problem
@@ -221,6 +221,7 @@ def run(
                         dialer=dial,
                         policy=policy,
                         now=utc_now,
+                        webhook=webhooks_configured(os.environ),
                         on_progress=lambda done, total: bar.update(
                             task, completed=done, total=total
                         ),

@@ -11,6 +11,7 @@ from typing import Annotated
 import typer
 
 from ..campaigns.dialing import livekit_dialers
+from ..config import webhooks_configured
 from ..store.appointments import Store
 from ..store.database import database_url
 from ..store.scheduling import utc_now
@@ -128,6 +129,7 @@ def console(
             now=utc_now,
             dialers=livekit_dialers(os.environ, carry_on="press Resume on the campaign's page"),
             secure_cookies=https,
+            webhook=webhooks_configured(os.environ),
         ),
         close_store=True,
     )

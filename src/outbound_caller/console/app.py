@@ -49,13 +49,15 @@ class Console:
         now: Callable[[], datetime],
         dialers: DialerFactory,
         secure_cookies: bool = False,
+        webhook: bool = False,
     ) -> None:
         self.store = store
         self.signer = Signer(secret)
         self.now = now
         self.secure = secure_cookies
         self.limiter = LoginLimiter(now)
-        self.runners = CampaignRunners(store, dialers, now)
+        self.webhook = webhook  # calls it settles queue their webhook events
+        self.runners = CampaignRunners(store, dialers, now, webhook=webhook)
         self.templates = Jinja2Templates(directory=HERE / "templates")
 
     async def zone(self) -> ZoneInfo:

@@ -35,7 +35,7 @@ async def _calls(console: Console, request: Request) -> tuple[date, str | None, 
     outcome = request.query_params.get("outcome") or None
     if outcome not in OUTCOMES:
         outcome = None
-    await settle_unreported(console.store, now=console.now())
+    await settle_unreported(console.store, now=console.now(), webhook=console.webhook)
     start = datetime.combine(day, time(), zone)
     rows = await list_calls(
         console.store, since=start, until=start + timedelta(days=1), outcome=outcome

@@ -24,10 +24,18 @@ DialerFactory = Callable[[int], AbstractAsyncContextManager[Dialer]]
 
 
 class CampaignRunners:
-    def __init__(self, store: Store, dialers: DialerFactory, now: Callable[[], datetime]):
+    def __init__(
+        self,
+        store: Store,
+        dialers: DialerFactory,
+        now: Callable[[], datetime],
+        *,
+        webhook: bool = False,
+    ):
         self._store = store
         self._dialers = dialers
         self._now = now
+        self._webhook = webhook
         self._tasks: dict[int, asyncio.Task[None]] = {}
         self.problems: dict[int, str] = {}  # why a campaign's last run here stopped
 
@@ -59,6 +67,7 @@ class CampaignRunners:
                     policy=stored_policy(campaign),
                     now=self._now,
                     runner_id="console",
+                    webhook=self._webhook,
                 )
                 summary = await runner.run()
             if summary.stopped:

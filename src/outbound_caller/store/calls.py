@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ..config import MAX_CALL_DURATION_MAX, RINGING_TIMEOUT_MAX
@@ -44,24 +44,26 @@ async def settle_unreported(
     now: datetime,
     give_up_after: timedelta = GIVE_UP_AFTER,
     campaign_id: int | None = None,
+    webhook: bool = False,
 ) -> int:
     """Give calls still ``dialing`` that can no longer report their final state; returns
-    how many. A late report from the agent still overwrites it (``record_outcome``)."""
+    how many. A late report from the agent still overwrites it (``record_outcome``, with an
+    event of its own). With ``webhook``, each settled call queues its ``call.ended`` event
+    (status ``not_dispatched`` or ``timeout``) in the same transaction."""
     scope = [db.Call.status == "dialing"]
     if campaign_id is not None:
         scope.append(db.Call.campaign_id == campaign_id)
+    ghost = (db.Call.dispatch_id.is_(None)) & (db.Call.placed_at < now - DISPATCH_GRACE)
+    stale = db.Call.placed_at < now - give_up_after
     async with store.write() as s:
-        ghosts = await s.execute(
-            update(db.Call)
-            .where(*scope, db.Call.dispatch_id.is_(None), db.Call.placed_at < now - DISPATCH_GRACE)
-            .values(status=NOT_DISPATCHED, ended_at=now)
-        )
-        stale = await s.execute(
-            update(db.Call)
-            .where(*scope, db.Call.placed_at < now - give_up_after)
-            .values(status=TIMEOUT, ended_at=now)
-        )
-        return int(ghosts.rowcount + stale.rowcount)  # type: ignore[attr-defined]
+        calls = (await s.scalars(select(db.Call).where(*scope, ghost | stale))).all()
+        for call in calls:
+            ghostly = call.dispatch_id is None and call.placed_at < now - DISPATCH_GRACE
+            call.status, call.ended_at = (NOT_DISPATCHED if ghostly else TIMEOUT), now
+            if webhook:
+                record = CallRecord(started_at=call.placed_at, ended_at=now)
+                enqueue_call_ended(s, call, record, now, status=call.status)
+        return len(calls)
 
 
 MESSAGE_SEPARATOR = "\n"  # one message per line (each is whitespace-collapsed)

@@ -44,8 +44,10 @@ def call_ended(
     appointment_id: int | None,
     campaign_id: int | None,
     record: CallRecord,
+    status: str | None = None,
 ) -> str:
-    """The body of a call's ``call.ended`` event: its outcome, never what was said."""
+    """The body of a call's ``call.ended`` event: its outcome, never what was said.
+    ``status``: an outcome no worker reported (``timeout``, ``not_dispatched``)."""
     event: dict[str, Any] = {
         "id": event_id,
         "type": CALL_ENDED,
@@ -55,7 +57,7 @@ def call_ended(
             "phone": phone,
             "appointment_id": appointment_id,
             "campaign_id": campaign_id,
-            "status": record.status.value,
+            "status": status or record.status.value,
             "hangup_reason": record.hangup_reason,
             "sip_code": record.sip_code,
             "started_at": _when(record.started_at),
@@ -75,7 +77,9 @@ def call_ended(
     return json.dumps(event, separators=(",", ":"), ensure_ascii=False)
 
 
-def enqueue_call_ended(s: AsyncSession, call: db.Call, record: CallRecord, now: datetime) -> None:
+def enqueue_call_ended(
+    s: AsyncSession, call: db.Call, record: CallRecord, now: datetime, *, status: str | None = None
+) -> None:
     """Add the call's ``call.ended`` event, in the transaction that stores its outcome."""
     event_id = str(uuid.uuid4())
     body = call_ended(
@@ -86,6 +90,7 @@ def enqueue_call_ended(s: AsyncSession, call: db.Call, record: CallRecord, now: 
         appointment_id=call.appointment_id,
         campaign_id=call.campaign_id,
         record=record,
+        status=status,
     )
     s.add(
         db.WebhookEvent(
