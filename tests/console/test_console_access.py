@@ -7,7 +7,6 @@ from __future__ import annotations
 from datetime import timedelta
 from pathlib import Path
 
-import pytest
 from starlette.routing import Route
 
 from console_world import (
@@ -18,20 +17,12 @@ from console_world import (
     db_url,
     log_in,
     run,
-    seed,
 )
 from outbound_caller.store.audit import audit_entries
 from outbound_caller.store.calls import dnc_list
 from outbound_caller.store.users import LOCK_AFTER, LOCK_FOR, SESSION_FOR
 
 OPEN = {"/health", "/login"}
-
-
-@pytest.fixture
-def url(tmp_path: Path) -> str:
-    url = db_url(tmp_path)
-    seed(url)
-    return url
 
 
 def _routes(client) -> list[tuple[str, str]]:

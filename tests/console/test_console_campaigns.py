@@ -7,11 +7,9 @@ from __future__ import annotations
 import re
 import time
 from datetime import date, timedelta
-from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-import pytest
 from sqlalchemy import select
 
 from console_world import (
@@ -19,10 +17,8 @@ from console_world import (
     FarEnd,
     console_client,
     csrf_of,
-    db_url,
     log_in,
     run,
-    seed,
 )
 from outbound_caller.outcome import CallRecord, CallStatus
 from outbound_caller.store import schema as db
@@ -32,13 +28,6 @@ from outbound_caller.store.calls import dnc_add, record_outcome
 DAY = "2026-12-01"  # the demo's first day of appointments
 NY = ZoneInfo("America/New_York")
 FAST = {"max_in_flight": "4", "rate": "50", "max_attempts": "2", "retry_minutes": "30"}
-
-
-@pytest.fixture
-def url(tmp_path: Path) -> str:
-    url = db_url(tmp_path)
-    seed(url)
-    return url
 
 
 def _noon() -> Clock:

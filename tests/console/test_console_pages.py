@@ -6,13 +6,11 @@ import csv
 import io
 import re
 from datetime import timedelta
-from pathlib import Path
 from zoneinfo import ZoneInfo
 
-import pytest
 from sqlalchemy import func, select
 
-from console_world import START, Clock, console_client, csrf_of, db_url, log_in, run, seed
+from console_world import START, Clock, console_client, csrf_of, log_in, run
 from outbound_caller.outcome import CallRecord, CallStatus
 from outbound_caller.store import schema as db
 from outbound_caller.store.appointments import Store
@@ -22,13 +20,6 @@ from outbound_caller.store.practices import load_spec
 
 JANE = "+14155550123"
 AISHA = "+12125550187"
-
-
-@pytest.fixture
-def url(tmp_path: Path) -> str:
-    url = db_url(tmp_path)
-    seed(url)
-    return url
 
 
 def _appointment_of(url: str, phone: str) -> int:
