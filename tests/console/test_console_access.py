@@ -7,9 +7,12 @@ from __future__ import annotations
 from datetime import timedelta
 from pathlib import Path
 
+import pytest
 from starlette.routing import Route
 
 from console_world import (
+    LOGIN_TOKEN,
+    PASSWORDS,
     SECRET,
     Clock,
     console_client,
@@ -203,3 +206,39 @@ def test_the_health_check_says_when_the_store_is_not_ready(tmp_path: Path) -> No
         response = client.get("/health")
     assert response.status_code == 503
     assert SECRET not in response.text
+
+
+@pytest.mark.parametrize("target", ["https://evil.example/", "//evil.example/", "/\\evil.example"])
+def test_logging_in_never_sends_the_browser_to_another_site(url: str, target: str) -> None:
+    with console_client(url, Clock()) as client:
+        page = client.get("/login")
+        token = LOGIN_TOKEN.search(page.text)
+        assert token is not None
+        response = client.post(
+            "/login",
+            data={
+                "login_token": token.group(1),
+                "name": "sam",
+                "password": PASSWORDS["sam"],
+                "next": target,
+            },
+        )
+    assert response.headers["location"] == "/today"
+
+
+def test_after_logging_in_the_page_asked_for_is_shown(url: str) -> None:
+    with console_client(url, Clock()) as client:
+        page = client.get("/login?next=/campaigns")
+        token = LOGIN_TOKEN.search(page.text)
+        assert token is not None
+        assert 'name="next" value="/campaigns"' in page.text
+        response = client.post(
+            "/login",
+            data={
+                "login_token": token.group(1),
+                "name": "sam",
+                "password": PASSWORDS["sam"],
+                "next": "/campaigns",
+            },
+        )
+    assert response.headers["location"] == "/campaigns"

@@ -3,6 +3,7 @@ makes the accounts that log in to it."""
 
 from __future__ import annotations
 
+import logging
 import os
 import signal
 import sys
@@ -133,6 +134,10 @@ def console(
         ),
         close_store=True,
     )
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    logging.getLogger("sqlalchemy").setLevel(logging.WARNING)
     typer.echo(f"console on http://{host}:{port}/ (Ctrl-C stops it)", err=True)
     # uvicorn shuts down gracefully on SIGINT and SIGTERM, then raises the signal again
     # (with the handlers that were there before it): a stop asked for is a clean exit

@@ -169,7 +169,7 @@ def create_app(console: Console, *, close_store: bool = False) -> Starlette:
                 await console.store.close()
 
     async def unavailable(request: Request, exc: Exception) -> Response:
-        logger.error("page failed", extra={"path": request.url.path, "why": str(exc)})
+        logger.error("%s failed: %s", request.url.path, exc)
         return PlainTextResponse(f"Not available right now: {exc}", status_code=503)
 
     return Starlette(

@@ -29,7 +29,8 @@ WRONG = "That user name and password do not match."
 def _next(value: object) -> str:
     """Only a path on this console (never another site) to go on to after logging in."""
     text = value if isinstance(value, str) else ""
-    return text if text.startswith("/") and not text.startswith("//") else "/today"
+    safe = text.startswith("/") and not text.startswith("//") and "\\" not in text
+    return text if safe else "/today"
 
 
 def _form(console: Console, request: Request, *, error: str = "", status: int = 200) -> Response:

@@ -74,10 +74,10 @@ class CampaignRunners:
                 self.problems[campaign_id] = summary.stopped
         except OutboundCallerError as exc:
             self.problems[campaign_id] = str(exc)
-            logger.error("campaign stopped", extra={"campaign_id": campaign_id, "why": str(exc)})
+            logger.error("campaign %s stopped: %s", campaign_id, exc)
         except Exception:
             self.problems[campaign_id] = "the runner failed; see the console's log"
-            logger.exception("campaign runner failed", extra={"campaign_id": campaign_id})
+            logger.exception("campaign %s: the runner failed", campaign_id)
 
     async def pause(self, campaign_id: int) -> bool:
         paused = await pause(self._store, campaign_id)
@@ -93,7 +93,7 @@ class CampaignRunners:
         try:
             lines = await campaign_lines(self._store)
         except OutboundCallerError as exc:  # the health check and the pages say so too
-            logger.error("cannot resume campaigns", extra={"why": str(exc)})
+            logger.error("cannot resume campaigns: %s", exc)
             return
         for line in lines:
             if line.state == "running":
