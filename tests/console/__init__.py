@@ -1,0 +1,1 @@
+"""The web console: route, access and browser tests (see conftest.py)."""
