@@ -210,6 +210,54 @@ def test_a_trunk_that_refuses_calls_stops_the_campaign_with_exit_code_1(
     assert "Traceback" not in result.output
 
 
+def test_a_resumed_campaign_keeps_its_options_and_one_given_again_replaces_its_own(
+    operator: LiveKitStub, tmp_path: Path
+) -> None:
+    runner = seeded_with_people(tmp_path, "+14155553001", "+14155553002", "+14155553003")
+    operator.behaviour["CreateDispatch"] = answering_agent(
+        tmp_path / "outbound-caller.db", {"+14155553001": "trunk_failed"}
+    )
+    started = ["campaign", "run", "--csv", "people.csv", "--rate", "20", "--max-in-flight", "1"]
+    options = ["--max-attempts", "2", "--retry-minutes", "45", "--retry-voicemail"]
+    result = runner.invoke(app, started + options)
+    assert result.exit_code == 1, result.output  # the trunk stopped it after one call
+    own = (
+        "campaign 1 calls 1 at once, 20/s, up to 2 calls each, again after 45 min, "
+        "voicemail retried"
+    )
+    assert own in result.output
+
+    operator.behaviour["CreateDispatch"] = Fail("unauthenticated", "invalid API key", 401)
+    resumed = runner.invoke(app, ["campaign", "run", "--resume", "1"])
+    assert resumed.exit_code == 1, resumed.output
+    assert own in resumed.output  # not the defaults (2 at once, 1 a second, 3 calls, 120 min)
+
+    changed = runner.invoke(app, ["campaign", "run", "--resume", "1", "--max-in-flight", "3"])
+    assert changed.exit_code == 1, changed.output
+    assert "campaign 1 calls 3 at once, 20/s, up to 2 calls" in changed.output
+    again = runner.invoke(app, ["campaign", "run", "--resume", "1", "--no-retry-voicemail"])
+    assert "campaign 1 calls 3 at once, 20/s" in again.output
+    assert "again after 45 min, voicemail not retried" in again.output
+    assert "Traceback" not in again.output
+
+
+def test_a_new_campaign_says_it_calls_with_the_defaults(
+    operator: LiveKitStub, tmp_path: Path
+) -> None:
+    runner = seeded_with_people(tmp_path, "+14155553001")
+    operator.behaviour["CreateDispatch"] = answering_agent(tmp_path / "outbound-caller.db", {})
+    result = runner.invoke(app, ["campaign", "run", "--csv", "people.csv"])
+    assert result.exit_code == 0, result.output
+    assert (
+        "campaign 1 calls 2 at once, 1/s, up to 3 calls each, again after 120 min, "
+        "voicemail not retried"
+    ) in result.output
+    missing = runner.invoke(app, ["campaign", "run", "--resume", "7"])
+    assert missing.exit_code == 1, missing.output
+    assert "no campaign 7" in missing.output
+    assert "Traceback" not in missing.output
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, replace
 from datetime import date, datetime, time, timedelta
+from typing import TypeVar
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import insert, select
@@ -12,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from ..store import schema as db
 from ..store.appointments import Store
-from .runner import CampaignError, Policy
+from .runner import CampaignError, Policy, stored_policy
 
 
 @dataclass(frozen=True)
@@ -113,6 +114,55 @@ async def plan_for_people(
         campaign_id = await _new_campaign(s, practice_id, name, policy, now)
         await _add_targets(s, campaign_id, unique, now)  # one call per number
         return campaign_id, len(unique)
+
+
+@dataclass(frozen=True)
+class Options:
+    """A campaign's options as an operator gives them; None: not given."""
+
+    max_in_flight: int | None = None
+    calls_per_second: float | None = None
+    max_attempts: int | None = None
+    retry_minutes: int | None = None
+    retry_voicemail: bool | None = None
+
+    def given(self) -> dict[str, object]:
+        return {name: value for name, value in asdict(self).items() if value is not None}
+
+    def over(self, policy: Policy) -> Policy:
+        """``policy`` with the options given in place of its own."""
+        return replace(
+            policy,
+            max_in_flight=_or(self.max_in_flight, policy.max_in_flight),
+            calls_per_second=_or(self.calls_per_second, policy.calls_per_second),
+            max_attempts=_or(self.max_attempts, policy.max_attempts),
+            retry_after=(
+                policy.retry_after
+                if self.retry_minutes is None
+                else timedelta(minutes=self.retry_minutes)
+            ),
+            retry_voicemail=_or(self.retry_voicemail, policy.retry_voicemail),
+        )
+
+
+T = TypeVar("T")
+
+
+def _or(given: T | None, kept: T) -> T:
+    return kept if given is None else given
+
+
+async def carry_on_with(store: Store, campaign_id: int, options: Options) -> Policy:
+    """The policy campaign ``campaign_id`` carries on with: the one it was started with, the
+    options given again replacing theirs from now on (so a later resume, or the console,
+    keeps them too)."""
+    async with store.write() as s:
+        campaign = await s.get(db.Campaign, campaign_id)
+        if campaign is None:
+            raise CampaignError(f"no campaign {campaign_id}")
+        for name, value in options.given().items():
+            setattr(campaign, name, value)
+        return stored_policy(campaign)
 
 
 async def _new_campaign(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
-from datetime import time, timedelta
+from datetime import time
 from pathlib import Path
 from typing import Annotated
 
@@ -15,7 +15,7 @@ from rich.table import Table
 from sqlalchemy import select
 
 from ..campaigns.dialing import WORKER_WAIT_S, livekit_dialer
-from ..campaigns.plan import plan_for_day, plan_for_people
+from ..campaigns.plan import Options, carry_on_with, plan_for_day, plan_for_people
 from ..campaigns.runner import Policy, Runner, Summary, summarize
 from ..campaigns.status import CampaignLine, Waiting, campaign_lines, campaign_waiting
 from ..config import LiveKitSettings, load_livekit, webhooks_configured
@@ -75,6 +75,16 @@ def read_people(path: Path, default_zone: str) -> list[dict[str, str]]:
     return people
 
 
+def options_said(policy: Policy) -> str:
+    """The options a campaign calls with, as its operator gave them."""
+    minutes = round(policy.retry_after.total_seconds() / 60)
+    return (
+        f"{policy.max_in_flight} at once, {policy.calls_per_second:g}/s, up to "
+        f"{policy.max_attempts} calls each, again after {minutes} min, voicemail "
+        + ("retried" if policy.retry_voicemail else "not retried")
+    )
+
+
 def show(summary: Summary, console: Console) -> None:
     table = Table(title="Campaign summary")
     table.add_column("")
@@ -102,20 +112,32 @@ def run(
         int | None, typer.Option(help="Carry on with campaign N after a stop.")
     ] = None,
     practice_id: Annotated[int, typer.Option("--practice", help="The practice's id.")] = 1,
-    max_in_flight: Annotated[int, typer.Option(min=1, max=100, help="Calls at once, at most.")] = 2,
-    rate: Annotated[float, typer.Option(min=0.01, max=50, help="New calls per second.")] = 1.0,
+    max_in_flight: Annotated[
+        int | None,
+        typer.Option(min=1, max=100, help="Calls at once, at most. [default: 2]"),
+    ] = None,
+    rate: Annotated[
+        float | None, typer.Option(min=0.01, max=50, help="New calls per second. [default: 1]")
+    ] = None,
     max_attempts: Annotated[
-        int, typer.Option(min=1, max=10, help="Calls to one patient, at most.")
-    ] = 3,
+        int | None, typer.Option(min=1, max=10, help="Calls to one patient, at most. [default: 3]")
+    ] = None,
     retry_minutes: Annotated[
-        int,
+        int | None,
         typer.Option(
-            min=1, help="Minutes before calling again after no answer, busy or a failure."
+            min=1,
+            help="Minutes before calling again after no answer, busy or a failure (doubled "
+            "each time). [default: 120]",
         ),
-    ] = 120,
+    ] = None,
     retry_voicemail: Annotated[
-        bool, typer.Option("--retry-voicemail", help="Call again after reaching voicemail too.")
-    ] = False,
+        bool | None,
+        typer.Option(
+            "--retry-voicemail/--no-retry-voicemail",
+            help="Call again after reaching voicemail too. [default: no]",
+            show_default=False,
+        ),
+    ] = None,
     worker_wait: Annotated[
         float,
         typer.Option(
@@ -134,22 +156,20 @@ def run(
         livekit: LiveKitSettings = load_livekit(os.environ)
     except ConfigError as exc:
         raise fail(str(exc), 2) from None
-    policy = Policy(
+    options = Options(
         max_in_flight=max_in_flight,
         calls_per_second=rate,
         max_attempts=max_attempts,
-        retry_after=timedelta(minutes=retry_minutes),
+        retry_minutes=retry_minutes,
         retry_voicemail=retry_voicemail,
     )
+    policy = options.over(Policy())  # a new campaign's; one carried on keeps its own
     console = Console(stderr=True)
     started: list[int] = []  # the campaign, once known
 
-    async def plan(store: Store) -> int | None:
+    async def plan(store: Store) -> tuple[int, Policy] | None:
         if resume is not None:
-            async with store.read() as s:
-                if await s.get(db.Campaign, resume) is None:
-                    raise OutboundCallerError(f"no campaign {resume}")
-            return resume
+            return resume, await carry_on_with(store, resume, options)
         async with store.read() as s:
             zone = await s.scalar(select(db.Practice.timezone).where(db.Practice.id == practice_id))
         if zone is None:
@@ -166,17 +186,18 @@ def run(
             )
             if planned.campaign_id is None:
                 console.print(f"nothing to call on {wanted}: no unconfirmed appointments")
-            elif planned.existing:
+                return None
+            if planned.existing:
                 console.print(
                     f"campaign {planned.campaign_id} for {wanted} is there already: carrying "
                     f"on with it ({planned.added} appointment(s) added since)"
                 )
-            else:
-                console.print(
-                    f"campaign {planned.campaign_id}: {planned.added} unconfirmed "
-                    f"appointment(s) on {wanted} (resume with --resume {planned.campaign_id})"
-                )
-            return planned.campaign_id
+                return planned.campaign_id, await carry_on_with(store, planned.campaign_id, options)
+            console.print(
+                f"campaign {planned.campaign_id}: {planned.added} unconfirmed "
+                f"appointment(s) on {wanted} (resume with --resume {planned.campaign_id})"
+            )
+            return planned.campaign_id, policy
         assert people_csv is not None
         people = read_people(people_csv, zone)
         campaign_id, count = await plan_for_people(
@@ -189,15 +210,19 @@ def run(
         )
         people_said = "1 person" if count == 1 else f"{count} people"
         console.print(f"campaign {campaign_id}: {people_said} (resume with --resume {campaign_id})")
-        return campaign_id
+        return campaign_id, policy
 
     async def work() -> Summary | None:
         store = Store(database_url(os.environ), now=utc_now)
         try:
             await store.check()
-            campaign_id = await plan(store)
-            if campaign_id is None:
+            planned = await plan(store)
+            if planned is None:
                 return None
+            campaign_id, campaign_policy = planned
+            console.print(
+                f"campaign {campaign_id} calls {options_said(campaign_policy)}", soft_wrap=True
+            )
             started.append(campaign_id)
             async with livekit_api(livekit) as lkapi:
                 dial = livekit_dialer(
@@ -219,7 +244,7 @@ def run(
                         store,
                         campaign_id,
                         dialer=dial,
-                        policy=policy,
+                        policy=campaign_policy,
                         now=utc_now,
                         webhook=webhooks_configured(os.environ),
                         on_progress=lambda done, total: bar.update(
