@@ -43,14 +43,15 @@ sys.path.insert(0, str(ROOT / "tests"))
 
 from latency_bench import CLIPS, load_clips  # noqa: E402
 
-from e2e.hearing import spans  # noqa: E402
-from e2e.rig import Rig, missing_prerequisites  # noqa: E402
+from e2e.hearing import SPEECH_RMS, spans  # noqa: E402
+from e2e.rig import RTC_UDP_PORT, SIP_RTP_PORTS, Rig, missing_prerequisites  # noqa: E402
 from e2e.world import (  # noqa: E402
     CHECK_IN,
     LINES,
     OPENING,
     SILENT_GOODBYE,
     TRUNK_PASSWORD,
+    VENV,
     PhoneRun,
     World,
     build_world,
@@ -84,6 +85,103 @@ def script() -> dict[str, Any]:
     }
 
 
+HOPS = (  # (label, from, to): the parts a turn's latency splits into, in order
+    ("phone sends", "speech_end", "rtp_out"),
+    ("RTP → STT", "rtp_out", "stt_heard"),
+    ("agent: heard → sends", "stt_heard", "agent_out"),
+    ("server → livekit-sip", "agent_out", "sip_in"),
+    ("livekit-sip → RTP", "sip_in", "rtp_in"),
+    ("phone plays", "rtp_in", "heard"),
+)
+READY = (  # what the stand-ins had ready inside "agent: heard → sends", from its start
+    ("STT final", "stt_final"),
+    ("LLM first token", "llm_token"),
+    ("TTS first audio", "tts_audio"),
+)
+BURST = (3, 0.07)  # speech on a WebRTC leg: 3 more packets within 70 ms (RTCP comes alone)
+
+
+def _burst_start(times: list[float], after: float) -> float | None:
+    """The first packet at or after ``after`` that starts a run of speech packets."""
+    more, within = BURST
+    for i, at in enumerate(times):
+        if at >= after and sum(1 for u in times[i + 1 : i + 1 + more] if u - at <= within) >= more:
+            return at
+    return None
+
+
+def timeline(
+    speech_end: float, heard: float, log: list[dict[str, Any]], wire: list[dict[str, Any]]
+) -> dict[str, float] | None:
+    """When one turn reached each point, on one wall clock: the phone's last loud RTP packet
+    of the turn, that audio at the STT stand-in, its final, the LLM's first token and the
+    TTS's first audio, the agent's first speech packet to livekit-server, the server's to
+    livekit-sip, and the first loud RTP packet of the answer at the phone. None when one of
+    them did not see the turn (a cut-off)."""
+    stt = next(
+        (
+            e
+            for e in log
+            if e["kind"] == "stt"
+            and e.get("transcript")
+            and speech_end - 0.05 <= e["last_loud_at"]
+            and e["t"] <= heard
+        ),
+        None,
+    )
+    if stt is None:
+        return None
+    llm = next(
+        (e for e in log if e["kind"] == "llm" and stt["t"] <= e["received_at"] <= heard), None
+    )
+    tts = next(
+        (e for e in log if e["kind"] == "tts" and llm and llm["t"] <= e["received_at"] <= heard),
+        None,
+    )
+    if llm is None or tts is None:
+        return None
+    sent = [
+        p["t"]
+        for p in wire
+        if p["dir"] == "from_phone" and p["rms"] >= SPEECH_RMS and p["t"] <= stt["last_loud_at"]
+    ]
+
+    def leg(direction: str, peer: str) -> list[float]:
+        return [p["t"] for p in wire if p["dir"] == direction and p.get("peer") == peer]
+
+    agent_out = _burst_start(leg("to_server", "python"), tts["t"])
+    sip_in = _burst_start(leg("from_server", "livekit-sip"), (agent_out or heard) - 0.002)
+    answer = [
+        p["t"]
+        for p in wire
+        if p["dir"] == "to_phone"
+        and p["rms"] >= SPEECH_RMS
+        and (sip_in or heard) <= p["t"] <= heard
+    ]
+    if not sent or agent_out is None or sip_in is None or not answer:
+        return None
+    return {
+        "speech_end": speech_end,
+        "rtp_out": sent[-1],
+        "stt_heard": stt["last_loud_at"],
+        "stt_final": stt["t"],
+        "llm_token": llm["t"],
+        "tts_audio": tts["t"],
+        "agent_out": agent_out,
+        "sip_in": sip_in,
+        "rtp_in": answer[0],
+        "heard": heard,
+    }
+
+
+def hops(at: dict[str, float]) -> dict[str, float]:
+    """A turn's timeline as its hops (ms; they add up to the whole turn), then what was
+    ready when inside the agent's hop (ms from its start)."""
+    split = {label: (at[to] - at[since]) * 1000 for label, since, to in HOPS}
+    ready = {label: (at[mark] - at["stt_heard"]) * 1000 for label, mark in READY}
+    return split | ready
+
+
 @dataclass
 class Row:
     setting: str
@@ -96,6 +194,9 @@ class Row:
     hello_ms: float
     silent_ms: float
     stt_decode_ms: float
+    hops: dict[str, float]  # the median of each hop, ms
+    split: int  # turns the hops are over
+    jitter_ms: float  # the phone's receive jitter buffer, its average delay over the call
 
 
 def _speech_end(path: Path) -> float:
@@ -152,13 +253,31 @@ def run_setting(world: World, setting: str, turns: int) -> Row:
     ends = [_speech_end(p) for p in wavs]
     with world.worker_replaced({"TURN_TAKING": setting}):
         log_start = len((world.dir / "providers.jsonl").read_text())
+        packets = world.dir / f"rtp-{setting}.jsonl"
+        tap = world.rig.spawn(
+            f"rtp-tap-{setting}",
+            [
+                str(VENV / "python"),
+                str(ROOT / "tests" / "e2e" / "rtp_tap.py"),
+                *("--out", str(packets), "--sip-ports", "-".join(map(str, SIP_RTP_PORTS))),
+                *("--rtc-port", str(RTC_UDP_PORT)),
+            ],
+        )
+        tap.wait_for("tap ready", 20)
         talker = _phone(world, f"talker-{setting}", wavs)
         room = _call(world, talker, timeout=60 + turns * 12)
+        tap.stop()
         silent = _phone(world, f"silent-{setting}", [], listen_first=True)
         _call(world, silent, timeout=60)
     said = [e for e in talker.events() if e["event"] == "said"]
     onsets = _onsets(talker)
-    latencies, cutoffs = [], 0
+    log = [
+        json.loads(x)
+        for x in (world.dir / "providers.jsonl").read_text()[log_start:].splitlines()
+        if x
+    ]
+    rtp = [json.loads(x) for x in packets.read_text().splitlines() if x]
+    latencies, cutoffs, splits = [], 0, []
     for n, event in enumerate(said[1:], start=1):
         speech_end = event["start"] + ends[n]
         following = said[n + 1]["start"] if n + 1 < len(said) else float("inf")
@@ -167,19 +286,13 @@ def run_setting(world: World, setting: str, turns: int) -> Row:
         after = [t for t in onsets if speech_end <= t < following]
         if after:
             latencies.append((after[0] - speech_end) * 1000)
+            if (at := timeline(speech_end, after[0], log, rtp)) is not None:
+                splits.append(hops(at))
     hello_end = said[0]["start"] + ends[0]
     answered_at = talker.first("answered")["t"]
     first_audio = min(t for t in onsets if t > answered_at)
     silent_onsets = _onsets(silent)
-    decodes = [
-        e["decode"] * 1000
-        for e in (
-            json.loads(x)
-            for x in (world.dir / "providers.jsonl").read_text()[log_start:].splitlines()
-            if x
-        )
-        if e.get("kind") == "stt" and "decode" in e
-    ]
+    decodes = [e["decode"] * 1000 for e in log if e.get("kind") == "stt" and "decode" in e]
     return Row(
         setting=setting,
         turns=len(said) - 1,
@@ -193,6 +306,14 @@ def run_setting(world: World, setting: str, turns: int) -> Row:
         if silent_onsets
         else float("nan"),
         stt_decode_ms=statistics.median(decodes) if decodes else float("nan"),
+        hops={
+            label: statistics.median(s[label] for s in splits) if splits else float("nan")
+            for label in [h[0] for h in HOPS] + [r[0] for r in READY]
+        },
+        split=len(splits),
+        jitter_ms=next(
+            (e["avg_ms"] for e in talker.events() if e["event"] == "jitter buffer"), float("nan")
+        ),
     )
 
 
@@ -278,6 +399,27 @@ def main(argv: list[str] | None = None) -> int:
     print("|---|---:|---:|---:|")
     for r in rows:
         print(f"| {r.setting} | {r.invite_ms:.0f} | {r.hello_ms:.0f} | {r.silent_ms:.0f} |")
+    print()
+    print(
+        "Where a turn's time goes (median ms of each hop, over the turns the wire and the "
+        "stand-ins saw):"
+    )
+    print()
+    labels = " | ".join(label for label, _, _ in HOPS)
+    print(f"| TURN_TAKING | turns | {labels} | sum | phone's jitter buffer (avg) |")
+    print("|---|---:|" + "---:|" * (len(HOPS) + 2))
+    for r in rows:
+        cells = " | ".join(f"{r.hops[label]:.0f}" for label, _, _ in HOPS)
+        total = sum(r.hops[label] for label, _, _ in HOPS)
+        print(f"| {r.setting} | {r.split} | {cells} | {total:.0f} | {r.jitter_ms:.0f} |")
+    print()
+    print('Inside "agent: heard → sends" (median ms from its start: when each stand-in was done):')
+    print()
+    print("| TURN_TAKING | " + " | ".join(label for label, _ in READY) + " | agent sends |")
+    print("|---|" + "---:|" * (len(READY) + 1))
+    for r in rows:
+        cells = " | ".join(f"{r.hops[label]:.0f}" for label, _ in READY)
+        print(f"| {r.setting} | {cells} | {r.hops['agent: heard → sends']:.0f} |")
     return 0
 
 

@@ -109,3 +109,44 @@ def test_mutation_script_makes_one_change_per_mutant_each_a_valid_module() -> No
     assert all(Path(t).exists() for _, ts in mutation.MODULES.values() for t in ts)
     assert all((mutation.SRC / rel).exists() for rel, _ in mutation.MODULES.values())
     assert tests
+
+
+def test_the_phone_benchmark_splits_a_turn_at_what_the_wire_and_the_stand_ins_saw() -> None:
+    from phone_latency_bench import hops, timeline
+
+    log = [
+        # the final at the clip's mid-sentence pause, and the model's reply to it, come first
+        {"kind": "stt", "transcript": "i was", "last_loud_at": 99.0, "t": 99.3},
+        {"kind": "llm", "received_at": 99.35, "t": 99.6},
+        {"kind": "stt", "transcript": "wondering", "last_loud_at": 100.2, "t": 100.4},
+        {"kind": "llm", "received_at": 100.45, "t": 100.7},
+        {"kind": "tts", "received_at": 100.75, "t": 100.85},
+        {"kind": "tts", "received_at": 101.5, "t": 101.6},  # a later turn's
+    ]
+    agent = [100.9, 101.1, 101.12, 101.14, 101.16]  # a lone RTCP packet, then speech
+    wire = [
+        {"dir": "from_phone", "t": 100.0, "rms": 2000},  # the patient's last loud packets
+        {"dir": "from_phone", "t": 100.02, "rms": 1500},
+        {"dir": "from_phone", "t": 100.04, "rms": 10},
+        *({"dir": "to_server", "peer": "python", "t": at, "size": 90} for at in agent),
+        *({"dir": "from_server", "peer": "livekit-sip", "t": at + 0.001} for at in agent[1:]),
+        {"dir": "to_phone", "t": 101.18, "rms": 5},
+        {"dir": "to_phone", "t": 101.2, "rms": 3000},  # the answer's first loud packet
+    ]
+    at = timeline(99.98, 101.22, log, wire)
+    assert at is not None
+    split = {k: round(v) for k, v in hops(at).items()}
+    assert split == {
+        "phone sends": 40,
+        "RTP → STT": 180,
+        "agent: heard → sends": 900,
+        "server → livekit-sip": 1,
+        "livekit-sip → RTP": 99,
+        "phone plays": 20,
+        "STT final": 200,  # what was ready inside the agent's 900 ms
+        "LLM first token": 500,
+        "TTS first audio": 650,
+    }
+    assert sum(list(split.values())[:6]) == 1240  # the whole turn, speech end to the phone
+    assert timeline(99.98, 100.3, log, wire) is None  # heard before the STT's final
+    assert timeline(99.98, 101.22, log, wire[:3]) is None  # no answer on the wire

@@ -201,6 +201,7 @@ class PhoneCall(pj.Call):  # type: ignore[misc]
         self.phone = phone
         self.callee = callee
         self.port: Port | None = None
+        self.media_index: int | None = None
 
     def onCallState(self, prm: pj.OnCallStateParam) -> None:
         info = self.getInfo()
@@ -221,8 +222,24 @@ class PhoneCall(pj.Call):  # type: ignore[misc]
             self.port.createPort(f"callee-{id(self)}", fmt)
             audio.startTransmit(self.port)
             self.port.startTransmit(audio)
+            self.media_index = i
             self.callee.media_up(self.getStreamInfo(i).codecName)
             return
+
+    def jitter_buffer(self) -> dict[str, int] | None:
+        """The receive jitter buffer's delay so far (pjmedia's own statistics), ms."""
+        if self.media_index is None:
+            return None
+        try:
+            jb = self.getStreamStat(self.media_index).jbuf
+        except pj.Error:
+            return None  # the media is gone
+        return {
+            "avg_ms": jb.avgDelayMsec,
+            "min_ms": jb.minDelayMsec,
+            "max_ms": jb.maxDelayMsec,
+            "prefetch_frames": jb.prefetch,
+        }
 
     def onCallTransferRequest(self, prm: pj.OnCallTransferRequestParam) -> None:
         if self.callee is None:
@@ -276,6 +293,8 @@ class Callee:
         self.frames_seen = 0
         self.hung_up_by_us = False
         self.done = False
+        self.jitter: dict[str, int] | None = None  # the jitter buffer's last statistics
+        self.jitter_at = 0.0
 
     # -- signalling ---------------------------------------------------------------------
 
@@ -323,6 +342,8 @@ class Callee:
     def disconnected(self, call: PhoneCall, code: int, reason: str) -> None:
         if call is not self.active:
             return
+        if self.jitter is not None:
+            self.events("jitter buffer", **self.jitter)
         if self.media_up_at is not None and not self.hung_up_by_us:
             self.events("bye received")
         self.events("disconnected", code=code, reason=reason)
@@ -411,6 +432,9 @@ class Callee:
             self.events("answered")
         if self.media_up_at is None or self.active is None:
             return
+        if now >= self.jitter_at:  # kept for the end of the call, when the media is gone
+            self.jitter = self.active.jitter_buffer() or self.jitter
+            self.jitter_at = now + 0.5
         if (
             self.next_line == 0
             and self.lines

@@ -186,6 +186,7 @@ def _chunk(model: str, delta: dict[str, Any], finish: str | None = None) -> byte
 
 
 async def chat_completions(request: web.Request) -> web.StreamResponse:
+    received_at = time.time()
     body = await request.json()
     script, log = request.app["script"], request.app["log"]
     messages = body.get("messages", [])
@@ -200,6 +201,7 @@ async def chat_completions(request: web.Request) -> web.StreamResponse:
         last=_text(last.get("content"))[:300],
         reply=reply,
         patient=facts(messages)["patient"],
+        received_at=received_at,
     )
     response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
     await response.prepare(request)
@@ -323,6 +325,7 @@ async def listen(request: web.Request) -> web.WebSocketResponse:
     utterance = bytearray()
     position = 0  # samples received so far
     speech_start: float | None = None
+    last_loud_at = 0.0  # when the utterance's last loud frame arrived (wall clock)
     quiet = 0.0
     async for msg in ws:
         if msg.type == WSMsgType.TEXT:
@@ -343,6 +346,7 @@ async def listen(request: web.Request) -> web.WebSocketResponse:
                     speech_start = now
                     await ws.send_json({"type": "SpeechStarted", "channel": [0], "timestamp": now})
                 quiet = 0.0
+                last_loud_at = time.time()
             elif speech_start is not None:
                 quiet += 0.02
             if speech_start is not None:
@@ -362,6 +366,7 @@ async def listen(request: web.Request) -> web.WebSocketResponse:
                     start=speech_start,
                     end=now,
                     decode=decode,
+                    last_loud_at=last_loud_at,
                 )
                 if text:
                     await ws.send_json(_results(text, speech_start, now - quiet))
@@ -423,7 +428,7 @@ async def tts_websocket(request: web.Request) -> web.WebSocketResponse:
     async for msg in ws:
         if msg.type != WSMsgType.TEXT:
             continue
-        received = time.perf_counter()
+        received, received_at = time.perf_counter(), time.time()
         packet = json.loads(msg.data)
         context = packet.get("context_id")
         if packet.get("cancel"):
@@ -434,7 +439,13 @@ async def tts_websocket(request: web.Request) -> web.WebSocketResponse:
             pcm = await asyncio.to_thread(spoken, text, rate)
             if ttfb is not None:  # the pinned first-audio time (a repeated line is cached)
                 await asyncio.sleep(max(0.0, received + ttfb - time.perf_counter()))
-            log("tts", conn=conn, text=text, seconds=len(pcm) / 2 / rate)
+            log(
+                "tts",
+                conn=conn,
+                text=text,
+                seconds=len(pcm) / 2 / rate,
+                received_at=received_at,
+            )
             step = rate // 10 * 2  # 100 ms
             for i in range(0, len(pcm), step):
                 data = base64.b64encode(pcm[i : i + step]).decode()
