@@ -223,10 +223,11 @@ def main(argv: list[str] | None = None) -> int:
     print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
     for r in rows:
         per = max(r.call_minutes, 1e-9)
+        # threads have no job processes (a grandchild then is some short-lived helper)
+        job = f"{r.job_rss:.0f}" if r.executor == "process" else "-"
         print(
             f"| {r.executor} | {r.calls} | {r.taken} | {r.turns} | {r.p95:.0f} | "
-            f"{r.agent_cpu / per:.1f} | {r.rig_cpu / per:.1f} | {r.job_rss:.0f} | "
-            f"{r.worker_rss:.0f} |"
+            f"{r.agent_cpu / per:.1f} | {r.rig_cpu / per:.1f} | {job} | {r.worker_rss:.0f} |"
         )
     return 0
 
