@@ -49,12 +49,15 @@ from .errors import (
 )
 from .liveapi import LiveKitError, check_trunk, livekit_api
 from .outcome import CallRecord
+from .redaction import install as redact_content
 from .store.appointments import Store, open_store
 from .store.calls import dnc_add, record_outcome
 from .store.database import DEFAULT_SQLITE_FILE, database_url, store_configured
 from .webhooks.sender import start_sender
 
 logger = logging.getLogger(__name__)
+# what was said stays out of the log, in this process and in every job process it starts
+redact_content()
 
 WORKER_COMMANDS = {"dev", "start", "console", "connect"}
 DRAIN_TIMEOUT_S = 900  # a call in progress may take up to MAX_CALL_DURATION to finish

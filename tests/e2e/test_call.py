@@ -198,6 +198,9 @@ def test_a_voicemail_greeting_is_hung_up_on_without_a_word(world: World, phone: 
     assert spans(pcm, started) == [], "the agent spoke to the answering machine"
     (after,) = world.query("SELECT status FROM appointments WHERE id = ?", appointment.id)
     assert after["status"] == "scheduled"
+    log = world.worker_log_since(log_start)
+    assert '"amd prediction"' in log  # the detector's verdict is logged, the greeting is not
+    assert "park family" not in log.lower()
     no_traceback(world, log_start)
 
 
