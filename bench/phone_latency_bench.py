@@ -134,11 +134,12 @@ def timeline(
     llm = next(
         (e for e in log if e["kind"] == "llm" and stt["t"] <= e["received_at"] <= heard), None
     )
+    if llm is None:
+        return None
     tts = next(
-        (e for e in log if e["kind"] == "tts" and llm and llm["t"] <= e["received_at"] <= heard),
-        None,
+        (e for e in log if e["kind"] == "tts" and llm["t"] <= e["received_at"] <= heard), None
     )
-    if llm is None or tts is None:
+    if tts is None:
         return None
     sent = [
         p["t"]

@@ -241,7 +241,7 @@ def test_a_resumed_campaign_keeps_its_options_and_one_given_again_replaces_its_o
     assert "Traceback" not in again.output
 
 
-def test_a_new_campaign_says_it_calls_with_the_defaults(
+def test_a_new_campaign_says_it_calls_with_the_defaults_and_an_unknown_one_is_refused(
     operator: LiveKitStub, tmp_path: Path
 ) -> None:
     runner = seeded_with_people(tmp_path, "+14155553001")
