@@ -276,6 +276,70 @@ async def test_callee_leaving_for_any_reason_closes_the_session_and_deletes_the_
     assert live.state.record.ended_at is not None
 
 
+async def test_a_leg_the_sip_service_marks_hung_up_ends_the_call_before_it_leaves(
+    start_call: StartCall, livekit_server: LiveKitStub, caplog: pytest.LogCaptureFixture
+) -> None:
+    # seen through the real stack: the leg's leave was lost and it stayed in the room for
+    # 20 s after the patient's BYE; its sip.callStatus had said "hangup" at once
+    live = await start_call([])
+    await live.call.place(PATIENT_PHONE)
+    room: rtc.EventEmitter[str] = rtc.EventEmitter()
+    live.call.watch_callee(room)
+    closed: list[object] = []
+    live.session.on("close", closed.append)
+    leg = SimpleNamespace(identity="callee")
+
+    with caplog.at_level(logging.INFO, logger="outbound_caller"):
+        room.emit("participant_attributes_changed", {"sip.callStatus": "hangup"}, leg)
+        await eventually(lambda: bool(closed))
+        # the leave, when it does come, changes nothing
+        room.emit(
+            "participant_disconnected",
+            FakeParticipant("callee", rtc.DisconnectReason.CONNECTION_TIMEOUT),
+        )
+
+    assert [r.room for r in livekit_server.calls("DeleteRoom")] == [ROOM]
+    assert live.state.record.hangup_reason == "callee left (CLIENT_INITIATED)"
+    assert [r.getMessage() for r in caplog.records].count("call ended") == 1
+
+
+async def test_other_call_states_and_other_participants_marked_hung_up_do_not_end_the_call(
+    start_call: StartCall, livekit_server: LiveKitStub
+) -> None:
+    live = await start_call([Rule(".*", Turn("Still here."))])
+    await live.call.place(PATIENT_PHONE)
+    room: rtc.EventEmitter[str] = rtc.EventEmitter()
+    live.call.watch_callee(room)
+    callee, desk = SimpleNamespace(identity="callee"), SimpleNamespace(identity="front-desk")
+
+    room.emit("participant_attributes_changed", {"sip.callStatus": "active"}, callee)
+    room.emit("participant_attributes_changed", {"sip.callStatus": "hangup"}, desk)
+    room.emit("participant_attributes_changed", {"lk.agent.state": "listening"}, callee)
+
+    await live.session.run(user_input="hello")  # the session still answers
+    assert livekit_server.calls("DeleteRoom") == []
+    assert not live.call.ended
+
+
+async def test_a_leg_marked_hung_up_while_the_dial_returns_is_hung_up_once_answered(
+    start_call: StartCall, livekit_server: LiveKitStub
+) -> None:
+    live = await start_call([])
+    room: rtc.EventEmitter[str] = rtc.EventEmitter()
+    live.call.watch_callee(room)
+    leg = SimpleNamespace(identity="callee")
+
+    def answer_then_hang_up(_: object) -> api.SIPParticipantInfo:
+        room.emit("participant_attributes_changed", {"sip.callStatus": "hangup"}, leg)
+        return api.SIPParticipantInfo(participant_identity="callee")
+
+    livekit_server.behaviour["CreateSIPParticipant"] = answer_then_hang_up
+    result = await live.call.place(PATIENT_PHONE)
+    assert result.answered
+    await eventually(lambda: len(livekit_server.calls("DeleteRoom")) == 1)
+    assert live.state.record.hangup_reason == "callee left (CLIENT_INITIATED)"
+
+
 async def test_someone_else_leaving_does_not_end_the_call(
     start_call: StartCall, livekit_server: LiveKitStub
 ) -> None:

@@ -31,6 +31,7 @@ from .voicemail import Action, VoicemailPolicy, action_for
 logger = logging.getLogger(__name__)
 
 TRANSFER_WAIT_S = 5.0
+SIP_CALL_STATUS = "sip.callStatus"  # the SIP service's attribute on the callee's leg
 HOLD_S = 60.0  # how long "hold on" keeps the silence check-in away
 GREETING_END_WAIT_S = 30.0  # a message waits this long at most for the greeting to end
 # A mailbox records once its greeting and beep are over: a message starts after the callee's
@@ -254,7 +255,21 @@ class Call:
         self._session.on("user_state_changed", _state)
 
     def watch_callee(self, room: rtc.EventEmitter[Any]) -> None:
-        """Hang up whenever the callee's leg leaves the room, for any reason."""
+        """Hang up whenever the callee's leg leaves the room, for any reason, or the SIP
+        service marks it hung up (``sip.callStatus`` ``hangup``, set before it leaves).
+
+        The mark matters when the leave is lost: livekit-sip sends it just before closing
+        its connection, and a server that fails to write to that connection first drops
+        it, keeping the leg in the room until its connection times out (~20 s; seen
+        through the real stack). Without the mark, a desk on a warm transfer stays on the
+        line that long after the patient hung up."""
+
+        def _left(reason: str) -> None:
+            if self._dialing:
+                if self._left_while_dialing is None:
+                    self._left_while_dialing = reason
+                return
+            self._callee_gone(reason)
 
         def _gone(participant: rtc.RemoteParticipant) -> None:
             if participant.identity != self._telephony.identity:
@@ -262,12 +277,19 @@ class Call:
             code = participant.disconnect_reason
             reason = rtc.DisconnectReason.Name(code) if code is not None else "UNKNOWN_REASON"
             self._log("callee left", reason=reason)
-            if self._dialing:
-                self._left_while_dialing = reason
+            _left(reason)
+
+        def _marked(changed: dict[str, str], participant: rtc.Participant) -> None:
+            if participant.identity != self._telephony.identity:
                 return
-            self._callee_gone(reason)
+            if changed.get(SIP_CALL_STATUS) != "hangup":
+                return
+            self._log("callee hung up")
+            # the reason livekit-sip gives the leg's leave for every status it marks so
+            _left("CLIENT_INITIATED")
 
         room.on("participant_disconnected", _gone)
+        room.on("participant_attributes_changed", _marked)
 
     def _callee_gone(self, reason: str) -> None:
         if self.record.hangup_reason is None:
