@@ -9,6 +9,7 @@ import asyncio
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from types import SimpleNamespace
 from typing import Any, ClassVar
 
 import pytest
@@ -311,3 +312,35 @@ async def test_a_relay_nobody_subscribes_to_ends_the_hold_anyway_with_a_warning(
         source = await relaying._publish(room, "front-desk")  # type: ignore[arg-type]
     assert isinstance(source, rtc.AudioSource)
     assert "nobody in the room subscribed to the front-desk relay in time" in caplog.text
+
+
+class DeskSession(rtc.EventEmitter[str]):
+    """The desk's session as the relay's hang-up watch sees it: it closes, and its room
+    carries the SIP service's marks on the desk's leg."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.room_io = SimpleNamespace(room=rtc.EventEmitter[str]())
+
+
+async def test_the_desk_hanging_up_is_seen_by_the_sip_services_mark_or_a_close() -> None:
+    # the mark comes first, and is all there is when the server loses the leg's leave
+    session = DeskSession()
+    bridge = relaying.Bridge(
+        desk_session=session,  # type: ignore[arg-type]
+        caller_room=rtc.Room(),
+        patient_identity="callee",
+        desk_identity=relaying.DESK_IDENTITY,
+    )
+    left: list[str] = []
+    bridge.on_desk_left(lambda: left.append("left"))
+    room = session.room_io.room
+    desk, patient = SimpleNamespace(identity="front-desk"), SimpleNamespace(identity="callee")
+
+    room.emit("participant_attributes_changed", {"sip.callStatus": "active"}, desk)
+    room.emit("participant_attributes_changed", {"sip.callStatus": "hangup"}, patient)
+    assert left == []
+    room.emit("participant_attributes_changed", {"sip.callStatus": "hangup"}, desk)
+    assert left == ["left"]
+    session.emit("close", object())
+    assert left == ["left", "left"]  # both fire; the call's hang_up_soon keeps the first

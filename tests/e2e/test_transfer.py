@@ -208,6 +208,53 @@ def test_a_warm_transfer_briefs_the_desk_then_connects_the_patient(
     assert appointment.phone not in log
 
 
+def test_a_desk_that_hangs_up_after_helping_ends_the_patients_call(
+    world: World, phones: Any, warm: None
+) -> None:
+    appointment = world.take_appointment()
+    lines = phones(
+        {
+            # the patient says "hello?" once through to the desk, and never hangs up
+            appointment.phone: ("answer", [*PATIENT_SAYS, "hello"]),
+            TRANSFER_TO: ("answer", ["front_desk", "put_through", "desk_help"]),
+        },
+        options={
+            appointment.phone: PATIENT_GAP,
+            TRANSFER_TO: {"first_delay": 1.5, "hangup_after_last": 1.0},
+        },
+    )
+    patient, desk = lines[appointment.phone], lines[TRANSFER_TO]
+    log_start = len(world.worker.text())
+
+    with world.open_around_the_clock():
+        room = place_call(world, appointment, "--transfer-to", TRANSFER_TO)
+        try:
+            desk.wait_event("bye sent", timeout=150)
+            patient.wait_event("bye received", timeout=15)
+        except AssertionError as failure:
+            raise AssertionError(f"{failure}\n{world.conversation(patient, desk)}") from None
+
+    # the patient's line went with the desk's, promptly, and was never the patient's doing
+    assert patient.first("bye received")["t"] - desk.first("bye sent")["t"] < 5.0
+    assert "bye sent" not in patient.names()
+    row = world.call_row(room)
+    assert (row["status"], row["hangup_reason"]) == ("answered", "transferred"), world.conversation(
+        patient, desk
+    )
+    world.wait_room_gone(room)
+    world.wait_room_gone(f"{room}-human-agent")
+    patient.stop()
+    # after the hold the patient heard the desk, and the agent never came back
+    speech = heard(patient, appointment.patient, WARM_LINES)
+    named = [line_of(u, WARM_LINES, appointment.patient) for u in speech]
+    after_hold = named[named.index(ON_HOLD) + 1 :]
+    assert LINES["desk_help"] in after_hold, speech
+    assert not {OFFER_TRANSFER, TRANSFER_FAILED, DESK_UNANSWERED} & set(after_hold), speech
+    no_traceback(world, log_start)
+    log = world.worker_log_since(log_start)
+    assert "relaying between the two rooms" in log
+
+
 def test_a_desk_that_does_not_answer_gets_the_patient_an_apology_and_a_callback(
     world: World, phones: Any, warm: None
 ) -> None:

@@ -31,6 +31,7 @@ RATE = 48000  # the relay's rate: what WebRTC's Opus carries, so nothing is resa
 DIAL_MARGIN_S = 15.0
 # the hold ends no later than this after the connection, heard or not
 SUBSCRIBE_TIMEOUT_S = 5.0
+SIP_CALL_STATUS = "sip.callStatus"  # the SIP service's attribute on a phone's leg
 
 
 class DeskTransfer(WarmTransferTask):
@@ -140,7 +141,16 @@ class Bridge:
         ]
 
     def on_desk_left(self, callback: Callable[[], None]) -> None:
-        """Run ``callback`` when the desk's leg hangs up (its session then closes)."""
+        """Run ``callback`` when the desk's leg hangs up: when the SIP service marks it so
+        (``sip.callStatus`` ``hangup``, which comes first and also when the server loses
+        the leg's leave) or when its session closes; it may run more than once."""
+
+        def _marked(changed: dict[str, str], participant: rtc.Participant) -> None:
+            hung_up = changed.get(SIP_CALL_STATUS) == "hangup"
+            if hung_up and participant.identity == self._desk_identity:
+                callback()
+
+        self._desk_session.room_io.room.on("participant_attributes_changed", _marked)
         self._desk_session.on("close", lambda _: callback())
 
     async def aclose(self) -> None:

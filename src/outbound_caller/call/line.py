@@ -24,14 +24,13 @@ from livekit.agents.voice import SpeechHandle
 from ..errors import TransferFailed
 from ..outcome import CallRecord, CallStatus
 from ..phone import mask
-from .desk_transfer import Bridge, DeskTransfer
+from .desk_transfer import SIP_CALL_STATUS, Bridge, DeskTransfer
 from .telephony import DialResult, Telephony
 from .voicemail import Action, VoicemailPolicy, action_for
 
 logger = logging.getLogger(__name__)
 
 TRANSFER_WAIT_S = 5.0
-SIP_CALL_STATUS = "sip.callStatus"  # the SIP service's attribute on the callee's leg
 HOLD_S = 60.0  # how long "hold on" keeps the silence check-in away
 GREETING_END_WAIT_S = 30.0  # a message waits this long at most for the greeting to end
 # A mailbox records once its greeting and beep are over: a message starts after the callee's
